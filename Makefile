@@ -1,0 +1,67 @@
+# loanfund — set-up and checks. `make run` and `make test` are all a fresh machine needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+KEYS_FILE ?= .demo-keys.json
+LOANFUND_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+export LOANFUND_TEST_POSTGRES_URL
+
+.PHONY: install run migrate demo test lint typecheck migrations-check test-sqlite test-postgres fmt bench fuzz load clean
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/loanfund db upgrade
+
+demo: migrate
+	$(BIN)/loanfund demo --if-empty --keys-file $(KEYS_FILE)
+
+run: demo
+	@$(BIN)/loanfund howto --keys-file $(KEYS_FILE) --base-url http://$(HOST):$(PORT)
+	$(BIN)/loanfund serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+
+typecheck: install
+	$(BIN)/mypy
+
+migrations-check: install
+	@tmp=$$(mktemp -d); \
+	LOANFUND_DATABASE_URL=sqlite:///$$tmp/check.db $(BIN)/alembic upgrade head >/dev/null 2>&1 && \
+	LOANFUND_DATABASE_URL=sqlite:///$$tmp/check.db $(BIN)/alembic check; rc=$$?; rm -rf $$tmp; exit $$rc
+
+test-sqlite: install
+	$(BIN)/pytest --db sqlite -p no:cacheprovider
+
+test-postgres: install
+	$(BIN)/pytest --db postgres -p no:cacheprovider
+
+# Lint, types, migration drift, then the whole suite on SQLite and on PostgreSQL.
+test: lint typecheck migrations-check
+	@set -o pipefail; \
+	echo "== pytest on SQLite =="; \
+	$(BIN)/pytest --db sqlite -p no:cacheprovider || exit $$?; \
+	echo "== pytest on PostgreSQL ($(LOANFUND_TEST_POSTGRES_URL)) =="; \
+	$(BIN)/pytest --db postgres -p no:cacheprovider 2>&1 | tee .pytest-postgres.log; rc=$$?; \
+	if grep -q "postgres backend NOT run" .pytest-postgres.log; then ran="sqlite (postgres unreachable, skipped)"; else ran="sqlite, postgres"; fi; \
+	rm -f .pytest-postgres.log; \
+	[ $$rc -eq 0 ] || exit $$rc; \
+	echo "== backends tested: $$ran =="
+
+fmt: install
+	$(BIN)/ruff format src tests bench migrations
+	$(BIN)/ruff check --fix src tests bench migrations
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis loanfund.db loanfund.db-* $(KEYS_FILE)

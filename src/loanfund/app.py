@@ -1,0 +1,63 @@
+"""create_app(): settings, database, middleware, error handlers and routers — nothing else."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Engine
+
+from loanfund import __version__
+from loanfund.audit.router import router as audit_router
+from loanfund.banks.router import router as banks_router
+from loanfund.core.config import Settings, get_settings
+from loanfund.core.db import make_engine, make_sessionmaker
+from loanfund.core.errors import install_error_handlers
+from loanfund.core.logging import configure_logging
+from loanfund.core.middleware import RequestContextMiddleware
+from loanfund.core.migrations import head_revision
+from loanfund.enterprises.router import router as enterprises_router
+from loanfund.ops.router import router as ops_router
+from loanfund.staff.router import router as staff_router
+
+TAGS = [
+    {"name": "bank", "description": "Partner banks: their profile, loans, events, reports and claims"},
+    {"name": "bureau", "description": "Bureau staff: registry, review, fund and oversight"},
+    {"name": "enterprise", "description": "Enterprises: applications and their status"},
+    {"name": "public", "description": "No key needed"},
+]
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_production()
+    configure_logging(settings.log_level, settings.log_json)
+    engine = engine or make_engine(settings)
+
+    app = FastAPI(
+        title="loanfund",
+        version=__version__,
+        description=(
+            "Knowledge-value credit loans for technology SMEs and the district risk compensation fund. "
+            "Amounts are decimal strings in yuan with two places; business dates are Asia/Shanghai dates; "
+            'timestamps are UTC. Errors are `{"error": {"code", "message", "details"}}`.'
+        ),
+        openapi_tags=TAGS,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.head_revision = head_revision()
+
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    for router in (ops_router, banks_router, enterprises_router, staff_router, audit_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,249 @@
+"""The `loanfund` command: serve, migrate, manage banks, staff and keys, seed demo data."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from loanfund.audit.service import Actor
+from loanfund.banks import repository as bank_repo
+from loanfund.banks import service as bank_service
+from loanfund.core.config import get_settings
+from loanfund.core.db import make_engine
+from loanfund.core.errors import LoanfundError
+from loanfund.core.migrations import upgrade
+from loanfund.core.session import transaction
+from loanfund.staff import service as staff_service
+from loanfund.staff.models import ApiKey, Role
+
+app = typer.Typer(
+    help="loanfund: knowledge-value credit loans and the risk compensation fund", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+bank_app = typer.Typer(help="Partner banks", no_args_is_help=True)
+bank_key_app = typer.Typer(help="Bank API keys", no_args_is_help=True)
+staff_app = typer.Typer(help="Bureau staff", no_args_is_help=True)
+staff_key_app = typer.Typer(help="Staff API keys", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(bank_app, name="bank")
+bank_app.add_typer(bank_key_app, name="key")
+app.add_typer(staff_app, name="staff")
+staff_app.add_typer(staff_key_app, name="key")
+
+CLI = Actor(kind="system", id=None, name="cli")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code change (development)")] = False,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    get_settings().check_production()
+    uvicorn.run(
+        "loanfund.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision")] = "head") -> None:
+    """Apply migrations (the app never creates tables itself)."""
+    settings = get_settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@bank_app.command("create")
+def bank_create(
+    name: Annotated[str, typer.Option(help="Bank name")],
+    code: Annotated[str, typer.Option(help="Short code, A-Z 0-9 _")],
+    fund_share: Annotated[str | None, typer.Option(help="Fund share of principal losses, e.g. 0.80")] = None,
+    lending_quota: Annotated[str | None, typer.Option(help="Lending quota in yuan")] = None,
+) -> None:
+    """Create a partner bank and print its first key (alone on the last line)."""
+    from loanfund.banks.schemas import BankCreate
+
+    settings = get_settings()
+    try:
+        body = BankCreate(
+            code=code,
+            name=name,
+            fund_share=_decimal(fund_share) if fund_share else None,
+            lending_quota=_decimal(lending_quota) if lending_quota else None,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    engine = make_engine(settings)
+    try:
+        with transaction(engine) as session:
+            bank = bank_service.create_bank(
+                session,
+                CLI,
+                code=body.code,
+                name=body.name,
+                fund_share=body.fund_share or settings.default_fund_share,
+                lending_quota=body.lending_quota,
+            )
+            issued = staff_service.issue_key(session, settings, CLI, bank=bank, label="created with the bank")
+    except LoanfundError as exc:
+        raise _fail(exc.message) from exc
+    typer.echo(f"bank {bank.code} created with id {bank.id}; its key (shown once):")
+    typer.echo(issued.secret)
+
+
+@bank_key_app.command("issue")
+def bank_key_issue(
+    code: Annotated[str, typer.Option(help="Bank code")],
+    label: Annotated[str | None, typer.Option(help="What the key is for")] = None,
+) -> None:
+    """Issue another key for a bank (printed alone on the last line)."""
+    settings = get_settings()
+    with transaction(make_engine(settings)) as session:
+        bank = bank_repo.by_code(session, code)
+        if bank is None:
+            raise _fail(f"no bank with code {code}")
+        issued = staff_service.issue_key(session, settings, CLI, bank=bank, label=label)
+    typer.echo(f"key {issued.key.id} for bank {code} (shown once):")
+    typer.echo(issued.secret)
+
+
+@bank_key_app.command("revoke")
+@staff_key_app.command("revoke")
+def key_revoke(key_id: Annotated[int, typer.Option(help="Key id (see GET /api/v1/keys)")]) -> None:
+    """Revoke a key."""
+    with transaction(make_engine(get_settings())) as session:
+        key = session.scalar(select(ApiKey).where(ApiKey.id == key_id))
+        if key is None:
+            raise _fail(f"no key {key_id}")
+        try:
+            staff_service.revoke_key(session, CLI, key)
+        except LoanfundError as exc:
+            raise _fail(exc.message) from exc
+    typer.echo(f"key {key_id} revoked")
+
+
+@staff_app.command("create")
+def staff_create(
+    name: Annotated[str, typer.Option(help="Name")],
+    role: Annotated[Role, typer.Option(help="analyst, officer, approver or admin")],
+) -> None:
+    """Create a bureau staff member and print their first key (alone on the last line)."""
+    settings = get_settings()
+    with transaction(make_engine(settings)) as session:
+        staff = staff_service.create_staff(session, CLI, name=name, role=role)
+        issued = staff_service.issue_key(
+            session, settings, CLI, staff=staff, label="created with the staff member"
+        )
+    typer.echo(f"staff {name} ({role.value}) created with id {staff.id}; key (shown once):")
+    typer.echo(issued.secret)
+
+
+@staff_key_app.command("issue")
+def staff_key_issue(
+    staff_id: Annotated[int, typer.Option(help="Staff id")],
+    label: Annotated[str | None, typer.Option(help="What the key is for")] = None,
+) -> None:
+    """Issue another key for a staff member (printed alone on the last line)."""
+    settings = get_settings()
+    with transaction(make_engine(settings)) as session:
+        try:
+            staff = staff_service.get_staff(session, staff_id)
+        except LoanfundError as exc:
+            raise _fail(exc.message) from exc
+        issued = staff_service.issue_key(session, settings, CLI, staff=staff, label=label)
+    typer.echo(f"key {issued.key.id} for staff {staff_id} (shown once):")
+    typer.echo(issued.secret)
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = 2021,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if the database has data")] = False,
+    keys_file: Annotated[
+        str | None, typer.Option(help="Also write the demo keys to this file (mode 0600)")
+    ] = None,
+) -> None:
+    """Seed demonstration data into an empty database and print the demo keys."""
+    from loanfund.demo.seed import DatabaseNotEmpty, seed_demo
+
+    settings = get_settings()
+    if settings.env == "prod":
+        raise _fail("demo data is refused when LOANFUND_ENV=prod")
+    try:
+        keys = seed_demo(make_engine(settings), settings, seed=seed)
+    except DatabaseNotEmpty as exc:
+        if if_empty:
+            typer.echo("database already has data; demo seeding skipped")
+            return
+        raise _fail(str(exc)) from exc
+    lines = [f"{who:<28} {key}" for who, key in keys.items()]
+    typer.echo("demo data created. Keys (shown once):")
+    for line in lines:
+        typer.echo(f"  {line}")
+    if keys_file:
+        import json
+        import os
+
+        fd = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(keys, fh, indent=2)
+        typer.echo(f"keys also written to {keys_file}")
+
+
+@app.command()
+def howto(
+    keys_file: Annotated[
+        str, typer.Option(help="Demo keys written by `loanfund demo --keys-file`")
+    ] = ".demo-keys.json",
+    base_url: Annotated[str, typer.Option(help="Where the service listens")] = "http://127.0.0.1:8000",
+) -> None:
+    """Print how to call the running service, with the demo keys when they are on disk."""
+    import json
+    from pathlib import Path
+
+    path = Path(keys_file)
+    keys: dict[str, str] = json.loads(path.read_text()) if path.is_file() else {}
+    officer = next((v for k, v in keys.items() if k.startswith("staff officer")), "<officer key>")
+    bank = next((v for k, v in keys.items() if k.startswith("bank ")), "<bank key>")
+    typer.echo(f"""
+loanfund is starting on {base_url}   (API docs: {base_url}/docs)
+  curl {base_url}/readyz
+  curl -H 'Authorization: Bearer {bank}' {base_url}/api/v1/banks/me
+  curl -H 'Authorization: Bearer {officer}' '{base_url}/api/v1/enterprises?limit=5'
+""")
+    if keys:
+        typer.echo(f"Demo keys ({keys_file}):")
+        for who, key in keys.items():
+            typer.echo(f"  {who:<28} {key}")
+    else:
+        typer.echo("No demo keys on disk: create some with `loanfund staff create` / `loanfund bank create`.")
+
+
+def _decimal(value: str) -> Decimal:
+    try:
+        return Decimal(value)
+    except InvalidOperation as exc:
+        raise ValueError(f"not a number: {value}") from exc
+
+
+if __name__ == "__main__":
+    app()

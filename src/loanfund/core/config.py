@@ -1,0 +1,122 @@
+"""Settings: one class, `LOANFUND_` prefix, loaded once per process.
+
+Every business rule that DOMAIN.md marks as *(default)* lives here so the bureau can change it
+without a code change. Dated tables (LPR, credit lines by grade) are database rows instead.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-only-secret-change-me"
+
+
+class IndicatorWeight(BaseModel):
+    """Points per unit of an indicator, capped at `cap` points."""
+
+    per_unit: Decimal
+    cap: Decimal
+
+
+def _default_weights() -> dict[str, IndicatorWeight]:
+    w = IndicatorWeight
+    return {
+        # counts
+        "invention_patents": w(per_unit=Decimal("6"), cap=Decimal("30")),
+        "utility_model_patents": w(per_unit=Decimal("2"), cap=Decimal("10")),
+        "software_copyrights": w(per_unit=Decimal("2"), cap=Decimal("10")),
+        # R&D spending as a percentage of revenue: points per percentage point
+        "rd_intensity_pct": w(per_unit=Decimal("4"), cap=Decimal("20")),
+        # R&D staff as a percentage of all staff: points per percentage point
+        "rd_staff_pct": w(per_unit=Decimal("0.5"), cap=Decimal("10")),
+        "senior_talent": w(per_unit=Decimal("2.5"), cap=Decimal("10")),
+        # yes/no
+        "high_tech_certificate": w(per_unit=Decimal("10"), cap=Decimal("10")),
+    }
+
+
+def _default_bands() -> dict[str, Decimal]:
+    return {"A": Decimal(85), "B": Decimal(75), "C": Decimal(65), "D": Decimal(55), "E": Decimal(45)}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOANFUND_", env_file=".env", extra="ignore")
+
+    # --- runtime -------------------------------------------------------------------------------
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str = "sqlite:///./loanfund.db"
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    allow_sqlite_in_prod: bool = False
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=5, ge=0, le=200)
+    db_pool_timeout_s: float = Field(default=10.0, gt=0)
+    db_connect_timeout_s: int = Field(default=5, ge=1)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    log_level: str = "INFO"
+    log_json: bool = True
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    page_size_default: int = Field(default=50, ge=1)
+    page_size_max: int = Field(default=500, ge=1)
+    public_rate_limit_per_minute: int = Field(default=30, ge=1)
+    idempotency_ttl_hours: int = Field(default=48, ge=24)
+    batch_max_items: int = Field(default=5000, ge=1)
+    key_touch_interval_s: int = Field(default=60, ge=0)
+
+    # --- business rules (DOMAIN.md "defaults") ----------------------------------------------
+    default_fund_share: Decimal = Field(default=Decimal("0.80"), gt=0, le=1)
+    rate_cap_bp: int = Field(default=150, ge=0, description="Max annual rate = one-year LPR + this")
+    max_term_months: int = Field(default=12, ge=1)
+    leverage_cap: Decimal = Field(default=Decimal("10"), gt=0)
+    npl_days: int = Field(default=90, ge=1)
+    claim_window_days: int = Field(default=180, ge=1)
+    breaker_warning_ratio: Decimal = Field(default=Decimal("0.05"), gt=0, lt=1)
+    breaker_suspend_ratio: Decimal = Field(default=Decimal("0.08"), gt=0, lt=1)
+    annual_compensation_stop_ratio: Decimal = Field(default=Decimal("0.50"), gt=0)
+    evaluation_weights: dict[str, IndicatorWeight] = Field(default_factory=_default_weights)
+    grade_bands: dict[str, Decimal] = Field(default_factory=_default_bands)
+    benchmark_rate_before_lpr: Decimal = Field(default=Decimal("4.35"))
+    timezone: str = "Asia/Shanghai"
+
+    @model_validator(mode="after")
+    def _bands_are_ordered(self) -> Settings:
+        if self.breaker_warning_ratio > self.breaker_suspend_ratio:
+            raise ValueError("breaker_warning_ratio must not exceed breaker_suspend_ratio")
+        if self.page_size_default > self.page_size_max:
+            raise ValueError("page_size_default must not exceed page_size_max")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def check_production(self) -> None:
+        """Refuse to run in prod with a default secret or (unless allowed) a SQLite database."""
+        if self.env != "prod":
+            return
+        problems = []
+        if (
+            self.secret_key.get_secret_value() == DEFAULT_SECRET
+            or len(self.secret_key.get_secret_value()) < 32
+        ):
+            problems.append("LOANFUND_SECRET_KEY must be set to a random value of at least 32 characters")
+        if self.is_sqlite and not self.allow_sqlite_in_prod:
+            problems.append(
+                "LOANFUND_DATABASE_URL points at SQLite; set LOANFUND_ALLOW_SQLITE_IN_PROD=true to allow"
+            )
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

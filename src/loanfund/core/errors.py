@@ -1,0 +1,187 @@
+"""One error shape for every failure: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loanfund.core.context import request_id_var
+
+log = logging.getLogger("loanfund.errors")
+
+
+class LoanfundError(Exception):
+    status_code: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.details = details
+        self.headers = headers
+
+
+class NotFound(LoanfundError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(LoanfundError):
+    status_code = 409
+    code = "conflict"
+
+
+class Forbidden(LoanfundError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Unauthorized(LoanfundError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str = "A valid API key is required", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kw)
+
+
+class InvalidInput(LoanfundError):
+    """A well-formed request that breaks a field-level rule (422, naming the field)."""
+
+    status_code = 422
+    code = "invalid_input"
+
+
+class RateLimited(LoanfundError):
+    status_code = 429
+    code = "rate_limited"
+
+
+class ServiceUnavailable(LoanfundError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The envelope of every error response."""
+
+    error: ErrorBody
+
+
+def error_payload(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(
+    status_code: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_payload(code, message, details), status_code=status_code, headers=headers)
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entry declaring the error envelope for each status code."""
+    descriptions = {
+        400: "Bad request",
+        401: "Missing, wrong or revoked key",
+        403: "The caller's role may not do this",
+        404: "Absent, or not visible to the caller",
+        409: "Refused by a business rule or the record's state",
+        413: "Request body too large",
+        422: "Malformed or invalid input",
+        429: "Too many requests",
+        503: "Database unavailable",
+    }
+    return {c: {"model": ErrorResponse, "description": descriptions.get(c, "Error")} for c in codes}
+
+
+def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
+    out = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ())]
+        field = ".".join(p for p in loc if p not in ("body", "query", "path", "header"))
+        out.append({"field": field or None, "loc": loc, "message": e.get("msg"), "type": e.get("type")})
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoanfundError)
+    async def _loanfund(_: Request, exc: LoanfundError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _clean_validation_errors(exc.errors())
+        fields = sorted({d["field"] for d in details if d["field"]})
+        msg = "Invalid request" + (f": check {', '.join(fields)}" if fields else "")
+        return error_response(422, "validation_error", msg, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, str(exc.detail), None, headers)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        log.warning("integrity error: %s", exc.orig.__class__.__name__)
+        return error_response(409, "conflict", "The change conflicts with an existing record")
+
+    @app.exception_handler(OperationalError)
+    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", exc.orig.__class__.__name__ if exc.orig else exc)
+        return error_response(
+            503,
+            "database_unavailable",
+            "The database is not answering; retry later",
+            None,
+            {"Retry-After": "5"},
+        )
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _pool(_: Request, exc: PoolTimeoutError) -> JSONResponse:
+        log.error("database pool exhausted")
+        return error_response(
+            503, "database_busy", "The service is busy; retry later", None, {"Retry-After": "2"}
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return error_response(
+                503,
+                "database_unavailable",
+                "The database is not answering; retry later",
+                None,
+                {"Retry-After": "5"},
+            )
+        log.exception("database error", exc_info=exc)
+        rid = request_id_var.get()
+        return error_response(500, "internal_error", "Internal error", {"request_id": rid})

@@ -1,0 +1,164 @@
+"""Deterministic demonstration data, created through the same services as live data.
+
+The registry reproduces the seed district (Qianjiang, Chongqing, end of 2021): 398 registered
+technology-based enterprises (48 of them registered in 2021) and 41 high-tech enterprises (15 certified
+in 2021), plus a few unregistered enterprises so that ineligible applications can be shown.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Engine, func, select
+
+from loanfund.audit.service import Actor
+from loanfund.banks import service as bank_service
+from loanfund.banks.models import Bank
+from loanfund.core.config import Settings
+from loanfund.core.session import transaction
+from loanfund.enterprises import service as enterprise_service
+from loanfund.enterprises.credit_code import ALPHABET, with_check_character
+from loanfund.enterprises.schemas import EnterpriseCreate
+from loanfund.staff import service as staff_service
+from loanfund.staff.models import Role
+
+DEMO = Actor(kind="system", id=None, name="demo")
+REGION = "500114"  # Qianjiang District, Chongqing
+
+TECH_ENTERPRISES = 398
+TECH_NEW_IN_2021 = 48
+HIGH_TECH = 41
+HIGH_TECH_NEW_IN_2021 = 15
+UNREGISTERED = 6
+
+BANKS = [
+    ("CQRCB_QJ", "重庆农村商业银行黔江支行", Decimal("0.80")),
+    ("CCB_QJ", "中国建设银行黔江支行", Decimal("0.80")),
+    ("ICBC_QJ", "中国工商银行黔江支行", Decimal("0.80")),
+    ("CQTGB_QJ", "重庆三峡银行黔江支行", Decimal("0.80")),
+]
+STAFF = [
+    ("王分析", Role.analyst),
+    ("李经办", Role.officer),
+    ("张审批", Role.approver),
+    ("赵复核", Role.approver),
+    ("陈管理", Role.admin),
+]
+_INDUSTRIES = ["C"] * 10 + ["I"] * 5 + ["M"] * 4 + ["A"] * 3 + ["E", "F", "L", "N", "O", "R"]
+_WORDS = [
+    "武陵",
+    "阿蓬",
+    "濯水",
+    "正阳",
+    "城西",
+    "舟白",
+    "太极",
+    "石会",
+    "金溪",
+    "黎水",
+    "仰头",
+    "灵峰",
+    "鸿程",
+    "科瑞",
+    "金顺",
+    "双河",
+    "安信",
+    "易智",
+    "渝东",
+    "南海",
+    "云帆",
+    "青禾",
+    "睿拓",
+    "华景",
+]
+_TRADES = {
+    "C": ["制药", "食品", "玻璃", "丝绸", "机械", "新材料", "电子"],
+    "I": ["软件", "信息技术", "数据科技", "网络科技"],
+    "M": ["检测", "生物科技", "技术研究", "设计"],
+    "A": ["农业科技", "茶业", "中药材", "蚕桑"],
+}
+
+
+class DatabaseNotEmpty(RuntimeError):
+    pass
+
+
+def _credit_code(rng: random.Random, used: set[str]) -> str:
+    while True:
+        body = "91" + REGION + "".join(rng.choice(ALPHABET) for _ in range(9))
+        code = with_check_character(body)
+        if code not in used:
+            used.add(code)
+            return code
+
+
+def _name(rng: random.Random, industry: str, used: set[str]) -> str:
+    trades = _TRADES.get(industry, ["科技", "服务"])
+    while True:
+        name = f"重庆{rng.choice(_WORDS)}{rng.choice(_WORDS)}{rng.choice(trades)}有限公司"
+        if name not in used:
+            used.add(name)
+            return name
+
+
+def enterprise_rows(rng: random.Random) -> list[EnterpriseCreate]:
+    codes: set[str] = set()
+    names: set[str] = set()
+    rows: list[EnterpriseCreate] = []
+    high_tech_slots = set(rng.sample(range(TECH_ENTERPRISES), HIGH_TECH))
+    new_high_tech = set(rng.sample(sorted(high_tech_slots), HIGH_TECH_NEW_IN_2021))
+    for i in range(TECH_ENTERPRISES + UNREGISTERED):
+        industry = rng.choice(_INDUSTRIES)
+        registered = i < TECH_ENTERPRISES
+        if registered:
+            year = 2021 if i >= TECH_ENTERPRISES - TECH_NEW_IN_2021 else rng.randint(2017, 2020)
+            reg_date: date | None = date(year, 1, 1) + timedelta(days=rng.randint(0, 360))
+            reg_no: str | None = f"{year}500114{i + 1:05d}"
+        else:
+            reg_date, reg_no = None, None
+        cert_no, cert_expiry = None, None
+        if i in high_tech_slots:
+            issued = (
+                date(2021, 1, 1) + timedelta(days=rng.randint(0, 330))
+                if i in new_high_tech
+                else (date(rng.randint(2019, 2020), 1, 1) + timedelta(days=rng.randint(0, 330)))
+            )
+            cert_no = f"GR{issued.year}5110{i + 1:04d}"
+            cert_expiry = issued.replace(year=issued.year + 3) - timedelta(days=1)
+        rows.append(
+            EnterpriseCreate(
+                credit_code=_credit_code(rng, codes),
+                name=_name(rng, industry, names),
+                industry=industry,
+                tech_reg_no=reg_no,
+                tech_reg_date=reg_date,
+                high_tech_cert_no=cert_no,
+                high_tech_cert_expiry=cert_expiry,
+                headcount=rng.randint(8, 400),
+            )
+        )
+    return rows
+
+
+def seed_demo(engine: Engine, settings: Settings, *, seed: int = 2021) -> dict[str, str]:
+    """Seed an empty database; return the demo keys by who holds them."""
+    rng = random.Random(seed)
+    keys: dict[str, str] = {}
+    with transaction(engine) as session:
+        if session.scalar(select(func.count()).select_from(Bank)):
+            raise DatabaseNotEmpty("the database already has banks; demo data goes into an empty database")
+        for name, role in STAFF:
+            staff = staff_service.create_staff(session, DEMO, name=name, role=role)
+            keys[f"staff {role.value} {name}"] = staff_service.issue_key(
+                session, settings, DEMO, staff=staff, label="demo"
+            ).secret
+        for code, name, share in BANKS:
+            bank = bank_service.create_bank(session, DEMO, code=code, name=name, fund_share=share)
+            keys[f"bank {code}"] = staff_service.issue_key(
+                session, settings, DEMO, bank=bank, label="demo"
+            ).secret
+        for row in enterprise_rows(rng):
+            enterprise_service.create_enterprise(session, DEMO, row)
+    return keys

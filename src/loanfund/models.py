@@ -1,0 +1,9 @@
+"""Every table, imported in one place for Alembic and the tests."""
+
+from loanfund.audit.models import AuditRecord
+from loanfund.banks.models import Bank
+from loanfund.core.db import Base
+from loanfund.enterprises.models import Enterprise
+from loanfund.staff.models import ApiKey, Staff
+
+__all__ = ["ApiKey", "AuditRecord", "Bank", "Base", "Enterprise", "Staff"]

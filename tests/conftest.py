@@ -1,0 +1,182 @@
+"""Test harness: the schema comes from `alembic upgrade head`; each test runs in a transaction that is
+rolled back (requests commit to a SAVEPOINT); the same suite runs on SQLite and on PostgreSQL.
+
+Choose the backend with `--db sqlite|postgres` (or LOANFUND_TEST_DB). PostgreSQL is reached through
+LOANFUND_TEST_POSTGRES_URL, a maintenance database on which the suite creates and drops its own database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from loanfund.app import create_app
+from loanfund.core.config import Settings
+from loanfund.core.db import make_engine
+from loanfund.core.migrations import upgrade
+from tests import factories
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgres"],
+        default=os.environ.get("LOANFUND_TEST_DB", "sqlite"),
+        help="database backend for the suite",
+    )
+
+
+def _pg_maintenance_url() -> str:
+    return os.environ.get("LOANFUND_TEST_POSTGRES_URL", DEFAULT_PG)
+
+
+def pg_reachable(url: str) -> str | None:
+    """None if reachable, else the reason."""
+    try:
+        eng = create_engine(url, connect_args={"connect_timeout": 3})
+        with eng.connect() as c:
+            c.execute(text("select 1"))
+        eng.dispose()
+        return None
+    except Exception as exc:  # any failure to connect means unreachable
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--db") == "postgres":
+        reason = pg_reachable(_pg_maintenance_url())
+        if reason is not None:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.exit(f"PostgreSQL unreachable under CI=true ({reason})", returncode=3)
+            pytest.exit(f"PostgreSQL unreachable, postgres backend NOT run ({reason})", returncode=0)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database backend: {config.getoption('--db')}"
+
+
+@pytest.fixture(scope="session")
+def backend(pytestconfig: pytest.Config) -> str:
+    return str(pytestconfig.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if backend == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "test.db"
+        yield f"sqlite:///{path}"
+        return
+    maintenance = _pg_maintenance_url()
+    name = f"loanfund_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(maintenance, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(maintenance).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        secret_key=SecretStr(TEST_SECRET),
+        log_json=True,
+        key_touch_interval_s=0,
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    upgrade(settings.database_url)
+    eng = make_engine(settings)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def session_maker(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture
+def session(session_maker: sessionmaker[Session]) -> Iterator[Session]:
+    s = session_maker()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, engine: Engine) -> FastAPI:
+    return create_app(settings, engine)
+
+
+@pytest.fixture
+def client(app: FastAPI, session_maker: sessionmaker[Session]) -> Iterator[TestClient]:
+    original = app.state.sessionmaker
+    app.state.sessionmaker = session_maker
+    try:
+        with TestClient(app) as c:
+            yield c
+    finally:
+        app.state.sessionmaker = original
+
+
+# --- callers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def officer(session: Session, settings: Settings) -> factories.Caller:
+    return factories.staff_caller(session, settings, "officer")
+
+
+@pytest.fixture
+def analyst(session: Session, settings: Settings) -> factories.Caller:
+    return factories.staff_caller(session, settings, "analyst")
+
+
+@pytest.fixture
+def approver(session: Session, settings: Settings) -> factories.Caller:
+    return factories.staff_caller(session, settings, "approver")
+
+
+@pytest.fixture
+def admin(session: Session, settings: Settings) -> factories.Caller:
+    return factories.staff_caller(session, settings, "admin")
+
+
+@pytest.fixture
+def bank_a(session: Session, settings: Settings) -> factories.Caller:
+    return factories.bank_caller(session, settings, "BANK_A")
+
+
+@pytest.fixture
+def bank_b(session: Session, settings: Settings) -> factories.Caller:
+    return factories.bank_caller(session, settings, "BANK_B")
