@@ -17,6 +17,7 @@ from loanfund.core.middleware import RequestContextMiddleware
 from loanfund.core.migrations import head_revision
 from loanfund.enterprises.router import router as enterprises_router
 from loanfund.ops.router import router as ops_router
+from loanfund.rates.router import router as rates_router
 from loanfund.staff.router import router as staff_router
 
 TAGS = [
@@ -58,6 +59,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
-    for router in (ops_router, banks_router, enterprises_router, staff_router, audit_router):
+    for router in (ops_router, banks_router, enterprises_router, rates_router, staff_router, audit_router):
         app.include_router(router)
     return app
