@@ -82,3 +82,16 @@ def make_enterprise(session: Session, **overrides: Any) -> Enterprise:
 
 def d(s: str) -> date:
     return date.fromisoformat(s)
+
+
+def contract_payload(code: str, ref: str | None = None, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "bank_loan_ref": ref or f"L-{next(_seq)}",
+        "credit_code": code,
+        "amount": "3000000.00",
+        "annual_rate_pct": "4.35",
+        "start_date": "2021-03-01",
+        "maturity_date": "2022-02-28",
+    }
+    data.update(overrides)
+    return data

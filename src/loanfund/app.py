@@ -16,9 +16,11 @@ from loanfund.core.logging import configure_logging
 from loanfund.core.middleware import RequestContextMiddleware
 from loanfund.core.migrations import head_revision
 from loanfund.enterprises.router import router as enterprises_router
+from loanfund.loans.router import router as loans_router
 from loanfund.ops.router import router as ops_router
 from loanfund.rates.router import router as rates_router
 from loanfund.staff.router import router as staff_router
+from loanfund.status_reports.router import router as status_reports_router
 
 TAGS = [
     {"name": "bank", "description": "Partner banks: their profile, loans, events, reports and claims"},
@@ -59,6 +61,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
-    for router in (ops_router, banks_router, enterprises_router, rates_router, staff_router, audit_router):
+    routers = (
+        ops_router,
+        banks_router,
+        enterprises_router,
+        rates_router,
+        loans_router,
+        status_reports_router,
+        staff_router,
+        audit_router,
+    )
+    for router in routers:
         app.include_router(router)
     return app

@@ -3,8 +3,26 @@
 from loanfund.audit.models import AuditRecord
 from loanfund.banks.models import Bank
 from loanfund.core.db import Base
+from loanfund.core.idempotency import IdempotencyRecord
 from loanfund.enterprises.models import Enterprise
+from loanfund.loans.models import Loan, LoanEvent
 from loanfund.rates.models import CreditLine, LprRate
 from loanfund.staff.models import ApiKey, Staff
+from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
 
-__all__ = ["ApiKey", "AuditRecord", "Bank", "Base", "CreditLine", "Enterprise", "LprRate", "Staff"]
+__all__ = [
+    "ApiKey",
+    "AuditRecord",
+    "Bank",
+    "Base",
+    "CreditLine",
+    "Discrepancy",
+    "Enterprise",
+    "IdempotencyRecord",
+    "Loan",
+    "LoanEvent",
+    "LprRate",
+    "Staff",
+    "StatusReport",
+    "StatusReportLine",
+]

@@ -1,0 +1,168 @@
+"""Idempotency for bank POSTs, after Stripe's contract.
+
+A request with `Idempotency-Key` (≤ 255 characters, scoped to the bank) is executed once. Its first
+response — status and body, success or business refusal — is stored in the same transaction as the work
+it did and replayed on a retry with `Idempotent-Replayed: true`. The same key with a different request is
+422 `idempotency_key_reused`; a retry while the first is still running is 409
+`idempotency_request_in_progress` (a transaction-scoped advisory lock on PostgreSQL; SQLite runs one
+writer at a time, so there the retry simply waits and then replays). A crash mid-request rolls back the
+work and the key together, so the retry runs afresh. Keys live `idempotency_ttl_hours` (≥ 24 h).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy import ForeignKey, Index, String, Text, delete, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from loanfund.core.auth import BankCaller
+from loanfund.core.config import Settings
+from loanfund.core.db import Base, DbSession, utcnow
+from loanfund.core.errors import Conflict, InvalidInput, LoanfundError, error_payload
+
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        Index("uq_idempotency_keys_bank_key", "bank_id", "key", unique=True),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int]
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+def request_fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps(jsonable_encoder(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def _lock_key(bank_id: int, key: str) -> int:
+    digest = hashlib.sha256(f"{bank_id}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class Idempotency:
+    """Per-request helper: `run(body, status, produce)` executes `produce` at most once per key."""
+
+    def __init__(
+        self, session: Session, settings: Settings, bank_id: int, key: str | None, method: str, path: str
+    ):
+        self.session = session
+        self.settings = settings
+        self.bank_id = bank_id
+        self.key = key
+        self.method = method
+        self.path = path
+
+    def run(self, body: Any, status_code: int, produce: Callable[[], BaseModel | Any]) -> Response:
+        if self.key is None:
+            return _json(status_code, produce())
+        fingerprint = request_fingerprint(self.method, self.path, body)
+        self._lock()
+        now = utcnow()
+        existing = self.session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.bank_id == self.bank_id, IdempotencyRecord.key == self.key
+            )
+        )
+        if existing is not None and existing.expires_at <= now:
+            self.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id))
+            existing = None
+        if existing is not None:
+            if existing.request_hash != fingerprint:
+                raise InvalidInput(
+                    "This Idempotency-Key was used for a different request",
+                    code="idempotency_key_reused",
+                    details=[{"field": "Idempotency-Key", "message": "reused with a different request"}],
+                )
+            return Response(
+                content=existing.response_body,
+                status_code=existing.response_status,
+                media_type="application/json",
+                headers={REPLAY_HEADER: "true"},
+            )
+        nested = self.session.begin_nested()
+        try:
+            result = produce()
+            self.session.flush()
+            nested.commit()
+            status, payload = status_code, jsonable_encoder(result)
+        except LoanfundError as exc:
+            nested.rollback()
+            status, payload = exc.status_code, error_payload(exc.code, exc.message, exc.details)
+        body_text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        self.session.add(
+            IdempotencyRecord(
+                bank_id=self.bank_id,
+                key=self.key,
+                request_hash=fingerprint,
+                response_status=status,
+                response_body=body_text,
+                created_at=now,
+                expires_at=now + timedelta(hours=self.settings.idempotency_ttl_hours),
+            )
+        )
+        self.session.flush()
+        return Response(content=body_text, status_code=status, media_type="application/json")
+
+    def _lock(self) -> None:
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        got = self.session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _lock_key(self.bank_id, str(self.key))}
+        )
+        if not got:
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed; retry shortly",
+                code="idempotency_request_in_progress",
+                headers={"Retry-After": "1"},
+            )
+
+
+def _json(status_code: int, result: Any) -> Response:
+    return JSONResponse(jsonable_encoder(result), status_code=status_code)
+
+
+def _idempotency(
+    request: Request,
+    session: DbSession,
+    caller: BankCaller,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Makes a retry safe: the first response is stored and replayed for 48 h",
+        ),
+    ] = None,
+) -> Idempotency:
+    settings: Settings = request.app.state.settings
+    assert caller.bank_id is not None
+    return Idempotency(session, settings, caller.bank_id, idempotency_key, request.method, request.url.path)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(_idempotency)]
+
+
+def purge_expired(session: Session) -> int:
+    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import datetime as dt
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loanfund.core.money import NonNegativeYuan, PositiveYuan, YuanStr, yuan_str
+from loanfund.enterprises.schemas import CreditCode
+from loanfund.loans.models import Loan, LoanEvent
+from loanfund.loans.state import EventKind, LoanState
+
+Ref = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$", examples=["CCB-2021-0001"])
+]
+RatePct = Annotated[
+    Decimal,
+    Field(
+        gt=0, lt=100, max_digits=6, decimal_places=4, description="Annual rate, percent", examples=["4.35"]
+    ),
+]
+DaysPastDue = Annotated[int, Field(ge=0, le=36_500)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoanCreate(_In):
+    bank_loan_ref: Ref = Field(description="The bank's own contract reference, unique per bank")
+    credit_code: CreditCode
+    application_no: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None,
+        description="The approved application this contract comes from; omit for historical data",
+    )
+    amount: PositiveYuan
+    annual_rate_pct: RatePct
+    start_date: date
+    maturity_date: date
+
+
+class DisbursementCreate(_In):
+    bank_event_ref: Ref
+    date: dt.date
+    amount: PositiveYuan
+
+
+class RepaymentCreate(_In):
+    bank_event_ref: Ref
+    date: dt.date
+    principal: NonNegativeYuan = Decimal(0)
+    interest: NonNegativeYuan = Decimal(0)
+
+
+class DelinquencyCreate(_In):
+    bank_event_ref: Ref
+    date: dt.date = Field(description="The date the days past due are reported as of")
+    days_past_due: DaysPastDue
+
+
+class EventRead(BaseModel):
+    id: int
+    kind: EventKind
+    bank_event_ref: str
+    date: dt.date
+    principal: YuanStr
+    interest: YuanStr
+    days_past_due: int | None
+    source: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, e: LoanEvent) -> EventRead:
+        return cls(
+            id=e.id,
+            kind=e.kind,
+            bank_event_ref=e.bank_event_ref,
+            date=e.event_date,
+            principal=yuan_str(e.principal_fen),
+            interest=yuan_str(e.interest_fen),
+            days_past_due=e.days_past_due,
+            source=e.source,
+            created_at=e.created_at,
+        )
+
+
+class LoanRead(BaseModel):
+    id: int
+    bank_id: int
+    bank_loan_ref: str
+    credit_code: str
+    application_id: int | None
+    amount: YuanStr
+    annual_rate_pct: str
+    start_date: date
+    maturity_date: date
+    state: LoanState
+    disbursed: YuanStr
+    principal_repaid: YuanStr
+    interest_repaid: YuanStr
+    outstanding_principal: YuanStr
+    days_past_due: int
+    first_disbursed_on: date | None
+    npl_since: date | None
+    settled_on: date | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, loan: Loan, credit_code: str) -> LoanRead:
+        return cls(
+            id=loan.id,
+            bank_id=loan.bank_id,
+            bank_loan_ref=loan.bank_loan_ref,
+            credit_code=credit_code,
+            application_id=loan.application_id,
+            amount=yuan_str(loan.contract_amount_fen),
+            annual_rate_pct=f"{loan.annual_rate_pct:.4f}",
+            start_date=loan.start_date,
+            maturity_date=loan.maturity_date,
+            state=loan.state,
+            disbursed=yuan_str(loan.disbursed_fen),
+            principal_repaid=yuan_str(loan.principal_repaid_fen),
+            interest_repaid=yuan_str(loan.interest_repaid_fen),
+            outstanding_principal=yuan_str(loan.outstanding_fen),
+            days_past_due=loan.days_past_due,
+            first_disbursed_on=loan.first_disbursed_on,
+            npl_since=loan.npl_since,
+            settled_on=loan.settled_on,
+            created_at=loan.created_at,
+            updated_at=loan.updated_at,
+        )
+
+
+class LoanDetail(LoanRead):
+    events: list[EventRead]
+
+
+class EventResult(BaseModel):
+    """The event as stored and the loan after it."""
+
+    event: EventRead
+    loan: LoanRead
+
+
+# --- batch -------------------------------------------------------------------------------------------
+
+
+class BatchContract(LoanCreate):
+    type: Literal["contract"]
+
+
+class BatchDisbursement(DisbursementCreate):
+    type: Literal["disbursement"]
+    bank_loan_ref: Ref
+
+
+class BatchRepayment(RepaymentCreate):
+    type: Literal["repayment"]
+    bank_loan_ref: Ref
+
+
+class BatchDelinquency(DelinquencyCreate):
+    type: Literal["delinquency"]
+    bank_loan_ref: Ref
+
+
+BatchItem = Annotated[
+    BatchContract | BatchDisbursement | BatchRepayment | BatchDelinquency, Field(discriminator="type")
+]
+
+
+class BatchCreate(_In):
+    items: list[BatchItem] = Field(min_length=1, description="Contracts and events, applied in order")
+
+
+class BatchResult(BaseModel):
+    contracts: int
+    events: int
+    loan_ids: list[int] = Field(description="Id of the loan each item created or touched, by index")

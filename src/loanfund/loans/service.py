@@ -1,0 +1,327 @@
+"""Loan contracts and the events banks report on them. Every change goes through `register_contract`,
+`post_event` or `transition`, which check the rules and write the audit record."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loanfund.audit.service import Actor, record
+from loanfund.banks.models import Bank, BankStatus
+from loanfund.core.config import Settings
+from loanfund.core.errors import Conflict, InvalidInput, LoanfundError, NotFound
+from loanfund.core.money import to_fen, yuan_str
+from loanfund.enterprises import repository as enterprise_repo
+from loanfund.enterprises.models import Enterprise
+from loanfund.loans import repository
+from loanfund.loans.models import Loan, LoanEvent
+from loanfund.loans.state import (
+    OPEN_FOR_BANK_EVENTS,
+    Event,
+    EventKind,
+    LoanRuleError,
+    LoanState,
+    Snapshot,
+    apply,
+    check_transition,
+    replay,
+)
+from loanfund.rates import service as rates
+from loanfund.status_reports.repository import closed_through
+
+
+def business_today(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.timezone)).date()
+
+
+def add_months(day: date, months: int) -> date:
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass
+class Lookups:
+    """Per-request caches for the dated tables and the registry, so a batch of thousands of items does
+    not ask the database the same question thousands of times."""
+
+    session: Session
+    settings: Settings
+    enterprises: dict[str, Enterprise | None] = field(default_factory=dict)
+    max_rates: dict[date, Decimal] = field(default_factory=dict)
+    max_lines: dict[date, int] = field(default_factory=dict)
+    closed: dict[int, date | None] = field(default_factory=dict)
+    locked: set[int] = field(default_factory=set)
+
+    def enterprise(self, credit_code: str) -> Enterprise | None:
+        if credit_code not in self.enterprises:
+            self.enterprises[credit_code] = enterprise_repo.by_code(self.session, credit_code)
+        return self.enterprises[credit_code]
+
+    def max_rate(self, day: date) -> Decimal:
+        if day not in self.max_rates:
+            self.max_rates[day] = rates.max_rate_on(self.session, self.settings, day)
+        return self.max_rates[day]
+
+    def max_line(self, day: date) -> int:
+        if day not in self.max_lines:
+            self.max_lines[day] = max(rates.credit_line_table_on(self.session, day).values())
+        return self.max_lines[day]
+
+    def lock(self, loan: Loan) -> None:
+        if loan.id not in self.locked:
+            repository.lock(self.session, loan)
+            self.locked.add(loan.id)
+
+    def closed_through(self, bank_id: int) -> date | None:
+        if bank_id not in self.closed:
+            self.closed[bank_id] = closed_through(self.session, bank_id)
+        return self.closed[bank_id]
+
+
+def _field_error(code: str, message: str, fld: str) -> InvalidInput:
+    return InvalidInput(message, code=code, details=[{"field": fld, "message": message}])
+
+
+def _rule_error(exc: LoanRuleError) -> LoanfundError:
+    details = [{"field": exc.field, "message": exc.message}] if exc.field else None
+    if exc.conflict:
+        return Conflict(exc.message, code=exc.code, details=details)
+    return InvalidInput(exc.message, code=exc.code, details=details)
+
+
+_LOAN_FIELDS = [
+    "state",
+    "disbursed_fen",
+    "principal_repaid_fen",
+    "outstanding_fen",
+    "days_past_due",
+    "npl_since",
+]
+
+
+def _loan_view(loan: Loan) -> dict[str, Any]:
+    return {f: getattr(loan, f) for f in _LOAN_FIELDS}
+
+
+def register_contract(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    bank: Bank,
+    *,
+    bank_loan_ref: str,
+    credit_code: str,
+    amount: Decimal,
+    annual_rate_pct: Decimal,
+    start_date: date,
+    maturity_date: date,
+    application_no: str | None = None,
+    lookups: Lookups | None = None,
+) -> Loan:
+    lk = lookups or Lookups(session, settings)
+    if bank.status is not BankStatus.active:
+        raise Conflict(f"Bank {bank.code} is suspended and cannot register loans", code="bank_suspended")
+    ent = lk.enterprise(credit_code)
+    if ent is None:
+        raise _field_error(
+            "enterprise_unknown", f"No enterprise {credit_code} in the registry", "credit_code"
+        )
+    if not ent.is_registered_tech:
+        raise _field_error(
+            "enterprise_not_registered", f"{credit_code} is not a registered tech enterprise", "credit_code"
+        )
+    amount_fen = to_fen(amount)
+    if maturity_date <= start_date:
+        raise _field_error("maturity_before_start", "maturity_date must be after start_date", "maturity_date")
+    if maturity_date > add_months(start_date, settings.max_term_months):
+        raise _field_error(
+            "term_too_long", f"The term may not exceed {settings.max_term_months} months", "maturity_date"
+        )
+    cap = lk.max_rate(start_date)
+    if annual_rate_pct > cap:
+        raise _field_error(
+            "rate_above_cap",
+            f"The rate may not exceed {cap}% (one-year LPR + cap) on {start_date}",
+            "annual_rate_pct",
+        )
+    line = lk.max_line(start_date)
+    if amount_fen > line:
+        raise _field_error(
+            "amount_exceeds_credit_line",
+            f"The amount exceeds the highest credit line ({yuan_str(line)})",
+            "amount",
+        )
+    if application_no is not None:
+        raise _field_error(
+            "application_unknown", f"No approved application {application_no}", "application_no"
+        )
+    existing = repository.by_ref(session, bank.id, bank_loan_ref)
+    if existing is not None:
+        raise Conflict(
+            f"Loan {bank_loan_ref} is already registered",
+            code="bank_loan_ref_taken",
+            details={"loan_id": existing.id},
+        )
+    if bank.lending_quota_fen is not None:
+        committed = session.scalar(
+            select(func.coalesce(func.sum(Loan.contract_amount_fen - Loan.principal_repaid_fen), 0)).where(
+                Loan.bank_id == bank.id, Loan.state.in_(list(OPEN_FOR_BANK_EVENTS))
+            )
+        )
+        if int(committed or 0) + amount_fen > bank.lending_quota_fen:
+            raise Conflict("The contract would exceed the bank's lending quota", code="bank_quota_exceeded")
+    loan = Loan(
+        bank_id=bank.id,
+        enterprise_id=ent.id,
+        bank_loan_ref=bank_loan_ref,
+        contract_amount_fen=amount_fen,
+        annual_rate_pct=annual_rate_pct,
+        start_date=start_date,
+        maturity_date=maturity_date,
+    )
+    loan.set_snapshot(Snapshot())
+    session.add(loan)
+    session.flush()
+    record(
+        session,
+        actor,
+        "loan.create",
+        "loan",
+        loan.id,
+        after={
+            "bank_loan_ref": bank_loan_ref,
+            "credit_code": credit_code,
+            "amount": yuan_str(amount_fen),
+            "annual_rate_pct": annual_rate_pct,
+            "start_date": start_date,
+            "maturity_date": maturity_date,
+            "state": loan.state,
+        },
+    )
+    return loan
+
+
+def post_event(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    loan: Loan,
+    event: Event,
+    *,
+    bank_event_ref: str,
+    source: str = "api",
+    lookups: Lookups | None = None,
+) -> LoanEvent:
+    lk = lookups or Lookups(session, settings)
+    if event.event_date > business_today(settings):
+        raise _field_error("event_in_future", f"{event.event_date} is in the future", "date")
+    closed = lk.closed_through(loan.bank_id)
+    if closed is not None and event.event_date <= closed:
+        raise Conflict(
+            f"The reporting month up to {closed} is closed by the bank's status report",
+            code="reporting_month_closed",
+            details=[{"field": "date", "message": f"must be after {closed}"}],
+        )
+    existing = repository.event_by_ref(session, loan.bank_id, bank_event_ref)
+    if existing is not None:
+        raise Conflict(
+            f"Event {bank_event_ref} is already recorded",
+            code="bank_event_ref_taken",
+            details={"event_id": existing.id, "loan_id": existing.loan_id},
+        )
+    lk.lock(loan)
+    try:
+        if loan.state not in OPEN_FOR_BANK_EVENTS:
+            raise LoanRuleError(
+                "loan_state_invalid",
+                f"The loan is {loan.state.value}; it takes no more bank events",
+                conflict=True,
+            )
+        if loan.last_event_date is None or event.event_date >= loan.last_event_date:
+            snap = apply(loan.snapshot, loan.contract, event, settings.npl_days)
+        else:  # backdated: replay every event in date order, so the result is as if posted in order
+            history = [_as_event(e) for e in repository.events_of(session, loan.id)]
+            snap = replay(loan.contract, [*history, event], settings.npl_days)
+            check_transition(loan.state, snap.state)
+    except LoanRuleError as exc:
+        raise _rule_error(exc) from exc
+    row = LoanEvent(
+        loan_id=loan.id,
+        bank_id=loan.bank_id,
+        bank_event_ref=bank_event_ref,
+        kind=event.kind,
+        event_date=event.event_date,
+        principal_fen=event.principal_fen,
+        interest_fen=event.interest_fen,
+        days_past_due=event.days_past_due if event.kind is EventKind.delinquency else None,
+        source=source,
+    )
+    session.add(row)
+    before = _loan_view(loan)
+    loan.set_snapshot(snap)
+    session.flush()
+    record(
+        session,
+        actor,
+        f"loan.{event.kind.value}",
+        "loan",
+        loan.id,
+        before=before,
+        after={**_loan_view(loan), "event_id": row.id, "bank_event_ref": bank_event_ref},
+    )
+    return row
+
+
+def _as_event(e: LoanEvent) -> Event:
+    return Event(
+        kind=e.kind,
+        event_date=e.event_date,
+        principal_fen=e.principal_fen,
+        interest_fen=e.interest_fen,
+        days_past_due=e.days_past_due or 0,
+    )
+
+
+def transition(session: Session, actor: Actor, loan: Loan, new_state: LoanState, reason: str) -> Loan:
+    """A state change made by the fund (compensated, written off), checked against the lifecycle."""
+    repository.lock(session, loan)
+    try:
+        check_transition(loan.state, new_state)
+    except LoanRuleError as exc:
+        raise _rule_error(exc) from exc
+    before = _loan_view(loan)
+    loan.state = new_state
+    session.flush()
+    record(
+        session,
+        actor,
+        "loan.state_change",
+        "loan",
+        loan.id,
+        before=before,
+        after=_loan_view(loan),
+        reason=reason,
+    )
+    return loan
+
+
+def get_for_bank(session: Session, bank_id: int, loan_id: int) -> Loan:
+    loan = session.scalar(select(Loan).where(Loan.id == loan_id, Loan.bank_id == bank_id))
+    if loan is None:
+        raise NotFound("No such loan", code="loan_not_found")
+    return loan
+
+
+def get_by_ref_for_bank(session: Session, bank_id: int, bank_loan_ref: str) -> Loan:
+    loan = repository.by_ref(session, bank_id, bank_loan_ref)
+    if loan is None:
+        raise _field_error("loan_unknown", f"No loan {bank_loan_ref} of this bank", "bank_loan_ref")
+    return loan

@@ -1,0 +1,218 @@
+"""The loan lifecycle as pure functions: one event applied to a snapshot, and a replay of all events.
+
+Posting in order and replaying a backdated set give the same result because both use `apply`, and the
+replay order is (event date, posting order).
+
+    approved ──disbursement──▶ active ◀──▶ overdue (1 … npl_days-1 dpd) ──▶ non_performing (≥ npl_days)
+        │                        │  ▲                                            │
+        │                        └──┴──────── cure (dpd back to 0) ◀─────────────┘
+        └─ repayment to zero outstanding (from active / overdue / non_performing) ──▶ settled
+    compensated / written_off are set by the fund (claims, recoveries), never by a bank event.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+
+class LoanState(enum.StrEnum):
+    approved = "approved"
+    active = "active"
+    overdue = "overdue"
+    non_performing = "non_performing"
+    compensated = "compensated"
+    written_off = "written_off"
+    settled = "settled"
+
+
+class EventKind(enum.StrEnum):
+    disbursement = "disbursement"
+    repayment = "repayment"
+    delinquency = "delinquency"
+
+
+PERFORMING = {LoanState.active, LoanState.overdue}
+OPEN_FOR_BANK_EVENTS = {LoanState.approved, LoanState.active, LoanState.overdue, LoanState.non_performing}
+# Which states each state may move to; anything else is refused.
+TRANSITIONS: dict[LoanState, set[LoanState]] = {
+    LoanState.approved: {LoanState.active},
+    LoanState.active: {LoanState.overdue, LoanState.non_performing, LoanState.settled},
+    LoanState.overdue: {LoanState.active, LoanState.non_performing, LoanState.settled},
+    LoanState.non_performing: {
+        LoanState.active,
+        LoanState.overdue,
+        LoanState.settled,
+        LoanState.compensated,
+    },
+    LoanState.compensated: {LoanState.written_off},
+    LoanState.written_off: set(),
+    LoanState.settled: set(),
+}
+
+
+class LoanRuleError(Exception):
+    """A bank event that breaks a loan rule; `code` is machine-readable, `field` names the input."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.conflict = conflict  # True: the loan's state refuses it (409); False: the input is wrong (422)
+
+
+@dataclass(frozen=True)
+class Contract:
+    amount_fen: int
+    start_date: date
+    maturity_date: date
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    event_date: date
+    principal_fen: int = 0
+    interest_fen: int = 0
+    days_past_due: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    state: LoanState = LoanState.approved
+    disbursed_fen: int = 0
+    principal_repaid_fen: int = 0
+    interest_repaid_fen: int = 0
+    days_past_due: int = 0
+    first_disbursed_on: date | None = None
+    npl_since: date | None = None
+    settled_on: date | None = None
+    last_event_date: date | None = None
+
+    @property
+    def outstanding_fen(self) -> int:
+        return self.disbursed_fen - self.principal_repaid_fen
+
+
+def check_transition(old: LoanState, new: LoanState) -> None:
+    if old != new and new not in TRANSITIONS[old]:
+        raise LoanRuleError(
+            "loan_state_invalid", f"A loan cannot go from {old.value} to {new.value}", conflict=True
+        )
+
+
+def _delinquency_state(dpd: int, npl_days: int) -> LoanState:
+    if dpd <= 0:
+        return LoanState.active
+    if dpd < npl_days:
+        return LoanState.overdue
+    return LoanState.non_performing
+
+
+def apply(snap: Snapshot, contract: Contract, event: Event, npl_days: int) -> Snapshot:
+    if snap.state not in OPEN_FOR_BANK_EVENTS:
+        raise LoanRuleError(
+            "loan_state_invalid",
+            f"The loan is {snap.state.value}; it takes no more bank events",
+            conflict=True,
+        )
+    if event.kind is EventKind.disbursement:
+        new = _disburse(snap, contract, event)
+    elif event.kind is EventKind.repayment:
+        new = _repay(snap, event)
+    else:
+        new = _delinquency(snap, event, npl_days)
+    check_transition(snap.state, new.state)
+    last = event.event_date if snap.last_event_date is None else max(snap.last_event_date, event.event_date)
+    return replace(new, last_event_date=last)
+
+
+def _disburse(snap: Snapshot, contract: Contract, event: Event) -> Snapshot:
+    if event.principal_fen <= 0:
+        raise LoanRuleError("amount_not_positive", "A disbursement must be positive", "amount")
+    if event.event_date < contract.start_date:
+        raise LoanRuleError(
+            "disbursement_before_contract",
+            f"Disbursement on {event.event_date} is before the contract starts ({contract.start_date})",
+            "date",
+        )
+    if event.event_date > contract.maturity_date:
+        raise LoanRuleError(
+            "disbursement_after_maturity",
+            f"Disbursement on {event.event_date} is after maturity ({contract.maturity_date})",
+            "date",
+        )
+    if snap.state not in (LoanState.approved, LoanState.active):
+        raise LoanRuleError(
+            "loan_state_invalid", f"No disbursement on a loan that is {snap.state.value}", conflict=True
+        )
+    if snap.disbursed_fen + event.principal_fen > contract.amount_fen:
+        raise LoanRuleError(
+            "disbursement_exceeds_contract",
+            "Total disbursements would exceed the contract amount",
+            "amount",
+            conflict=True,
+        )
+    return replace(
+        snap,
+        state=LoanState.active,
+        disbursed_fen=snap.disbursed_fen + event.principal_fen,
+        first_disbursed_on=snap.first_disbursed_on or event.event_date,
+    )
+
+
+def _repay(snap: Snapshot, event: Event) -> Snapshot:
+    if event.principal_fen < 0 or event.interest_fen < 0:
+        raise LoanRuleError(
+            "amount_negative", "Repaid principal and interest cannot be negative", "principal"
+        )
+    if event.principal_fen + event.interest_fen == 0:
+        raise LoanRuleError(
+            "amount_not_positive", "A repayment must repay principal or interest", "principal"
+        )
+    if snap.first_disbursed_on is None or event.event_date < snap.first_disbursed_on:
+        raise LoanRuleError(
+            "repayment_before_disbursement", "A repayment cannot precede the first disbursement", "date", True
+        )
+    if event.principal_fen > snap.outstanding_fen:
+        raise LoanRuleError(
+            "repayment_exceeds_outstanding",
+            f"Principal {event.principal_fen} fen exceeds the outstanding {snap.outstanding_fen} fen",
+            "principal",
+            conflict=True,
+        )
+    new = replace(
+        snap,
+        principal_repaid_fen=snap.principal_repaid_fen + event.principal_fen,
+        interest_repaid_fen=snap.interest_repaid_fen + event.interest_fen,
+    )
+    if new.outstanding_fen == 0 and event.principal_fen > 0:
+        new = replace(new, state=LoanState.settled, settled_on=event.event_date, days_past_due=0)
+    return new
+
+
+def _delinquency(snap: Snapshot, event: Event, npl_days: int) -> Snapshot:
+    if event.days_past_due < 0:
+        raise LoanRuleError("days_past_due_negative", "Days past due cannot be negative", "days_past_due")
+    if snap.state is LoanState.approved:
+        raise LoanRuleError(
+            "loan_not_disbursed", "Delinquency cannot be reported before disbursement", conflict=True
+        )
+    state = _delinquency_state(event.days_past_due, npl_days)
+    npl_since = snap.npl_since
+    if state is LoanState.non_performing and snap.state is not LoanState.non_performing:
+        # the day the loan crossed the line, as implied by the reported days past due
+        npl_since = event.event_date - timedelta(days=event.days_past_due - npl_days)
+    elif state is not LoanState.non_performing:
+        npl_since = None
+    return replace(snap, state=state, days_past_due=event.days_past_due, npl_since=npl_since)
+
+
+def replay(contract: Contract, events: list[Event], npl_days: int) -> Snapshot:
+    """Apply events in (date, posting order); `events` must already be in posting order."""
+    snap = Snapshot()
+    for e in sorted(enumerate(events), key=lambda p: (p[1].event_date, p[0])):
+        snap = apply(snap, contract, e[1], npl_days)
+    return snap

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+
+from loanfund.banks import service as bank_service
+from loanfund.core.auth import AnyCaller, BankCaller, BureauReader, SettingsDep
+from loanfund.core.db import DbSession
+from loanfund.core.errors import NotFound, responses
+from loanfund.core.idempotency import IdempotencyDep
+from loanfund.core.pagination import Page, Pagination
+from loanfund.status_reports import service
+from loanfund.status_reports.models import Discrepancy, StatusReport
+from loanfund.status_reports.schemas import (
+    DiscrepancyRead,
+    StatusReportCreate,
+    StatusReportDetail,
+    StatusReportRead,
+)
+
+router = APIRouter(prefix="/api/v1/status-reports")
+
+
+def _detail(session: DbSession, report: StatusReport) -> StatusReportDetail:
+    found = session.scalars(
+        select(Discrepancy).where(Discrepancy.report_id == report.id).order_by(Discrepancy.id)
+    )
+    return StatusReportDetail(
+        **StatusReportRead.of(report).model_dump(), discrepancies=[DiscrepancyRead.of(d) for d in found]
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=StatusReportDetail,
+    responses=responses(401, 403, 409, 422, 503),
+    tags=["bank"],
+    summary="Submit the month-end status of every loan; closes the month",
+)
+def submit_report(
+    body: StatusReportCreate,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BankCaller,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> StatusReportDetail:
+        assert caller.bank_id is not None
+        bank = bank_service.get_bank(session, caller.bank_id)
+        report = service.submit(session, settings, caller.actor, bank, body.month_end, body.loans)
+        return _detail(session, report)
+
+    return idem.run(body, 201, produce)
+
+
+@router.get(
+    "/discrepancies",
+    responses=responses(401, 403, 422, 503),
+    tags=["bureau"],
+    summary="Every mismatch found in the banks' status reports",
+)
+def list_discrepancies(
+    session: DbSession,
+    caller: BureauReader,
+    page: Pagination,
+    bank_id: Annotated[int | None, Query()] = None,
+    month_end: Annotated[date | None, Query()] = None,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+) -> Page[DiscrepancyRead]:
+    stmt = select(Discrepancy).order_by(Discrepancy.id).limit(page.fetch)
+    if bank_id is not None:
+        stmt = stmt.where(Discrepancy.bank_id == bank_id)
+    if month_end is not None:
+        stmt = stmt.where(Discrepancy.month_end == month_end)
+    if kind is not None:
+        stmt = stmt.where(Discrepancy.kind == kind)
+    if page.after_id is not None:
+        stmt = stmt.where(Discrepancy.id > page.after_id)
+    return page.page(list(session.scalars(stmt)), DiscrepancyRead.of, lambda d: d.id)
+
+
+@router.get(
+    "", responses=responses(401, 403, 422, 503), tags=["bank", "bureau"], summary="List status reports"
+)
+def list_reports(
+    session: DbSession,
+    caller: AnyCaller,
+    page: Pagination,
+    bank_id: Annotated[int | None, Query()] = None,
+) -> Page[StatusReportRead]:
+    stmt = select(StatusReport).order_by(StatusReport.id).limit(page.fetch)
+    if caller.is_bank:
+        stmt = stmt.where(StatusReport.bank_id == caller.bank_id)
+    if bank_id is not None:
+        stmt = stmt.where(StatusReport.bank_id == bank_id)
+    if page.after_id is not None:
+        stmt = stmt.where(StatusReport.id > page.after_id)
+    return page.page(list(session.scalars(stmt)), StatusReportRead.of, lambda r: r.id)
+
+
+@router.get(
+    "/{report_id}",
+    responses=responses(401, 403, 404, 422, 503),
+    tags=["bank", "bureau"],
+    summary="One report",
+)
+def read_report(report_id: int, session: DbSession, caller: AnyCaller) -> StatusReportDetail:
+    stmt = select(StatusReport).where(StatusReport.id == report_id)
+    if caller.is_bank:
+        stmt = stmt.where(StatusReport.bank_id == caller.bank_id)
+    report = session.scalar(stmt)
+    if report is None:
+        raise NotFound("No such status report", code="status_report_not_found")
+    return _detail(session, report)
