@@ -10,6 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from loanfund.applications import service as application_service
+from loanfund.applications.models import Application
+from loanfund.applications.schemas import ApplicationCreate
 from loanfund.audit.service import Actor
 from loanfund.banks import service as bank_service
 from loanfund.core.config import Settings
@@ -95,3 +98,56 @@ def contract_payload(code: str, ref: str | None = None, **overrides: Any) -> dic
     }
     data.update(overrides)
     return data
+
+
+# --- applications --------------------------------------------------------------------------------
+
+# Indicators that reach the top of every default cap (score 100, grade A).
+STRONG_INDICATORS: dict[str, Any] = {
+    "invention_patents": 5,
+    "utility_model_patents": 5,
+    "software_copyrights": 5,
+    "rd_spending": "500000.00",
+    "revenue": "10000000.00",
+    "total_staff": 50,
+    "rd_staff": 10,
+    "senior_talent": 4,
+    "high_tech_certificate": True,
+}
+# Indicators that score nothing (below every grade band).
+WEAK_INDICATORS: dict[str, Any] = {
+    "invention_patents": 0,
+    "utility_model_patents": 0,
+    "software_copyrights": 0,
+    "rd_spending": "0",
+    "revenue": "1000000.00",
+    "total_staff": 10,
+    "rd_staff": 0,
+    "senior_talent": 0,
+    "high_tech_certificate": False,
+}
+
+
+def application_payload(credit_code: str, bank_code: str, **overrides: Any) -> dict[str, Any]:
+    """An application body; `indicators=` overrides single indicators on top of STRONG_INDICATORS."""
+    indicators = {**STRONG_INDICATORS, **overrides.pop("indicators", {})}
+    data: dict[str, Any] = {
+        "credit_code": credit_code,
+        "contact": {"name": "张经理", "phone": "13800138000", "email": "cfo@example.cn"},
+        "requested_amount": "1000000.00",
+        "term_months": 12,
+        "bank_code": bank_code,
+        "indicators": indicators,
+    }
+    data.update(overrides)
+    return data
+
+
+def make_application(
+    session: Session, settings: Settings, credit_code: str, bank_code: str, today: date, **overrides: Any
+) -> tuple[Application, str]:
+    """Submit an application through the service; returns it with its status token."""
+    body = ApplicationCreate.model_validate(application_payload(credit_code, bank_code, **overrides))
+    app, token = application_service.submit_application(session, settings, body, today=today)
+    session.commit()
+    return app, token

@@ -7,6 +7,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 
 from loanfund import __version__
+from loanfund.applications.router import router as applications_router
 from loanfund.audit.router import router as audit_router
 from loanfund.banks.router import router as banks_router
 from loanfund.core.config import Settings, get_settings
@@ -15,6 +16,7 @@ from loanfund.core.errors import install_error_handlers
 from loanfund.core.logging import configure_logging
 from loanfund.core.middleware import RequestContextMiddleware
 from loanfund.core.migrations import head_revision
+from loanfund.core.ratelimit import RateLimiter
 from loanfund.enterprises.router import router as enterprises_router
 from loanfund.loans.router import router as loans_router
 from loanfund.ops.router import router as ops_router
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.head_revision = head_revision()
+    app.state.rate_limiter = RateLimiter()  # per process; see core/ratelimit.py
 
     install_error_handlers(app)
     if settings.cors_origins:
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         banks_router,
         enterprises_router,
         rates_router,
+        applications_router,
         loans_router,
         status_reports_router,
         staff_router,

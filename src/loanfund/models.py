@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and the tests."""
 
+from loanfund.applications.models import Application
 from loanfund.audit.models import AuditRecord
 from loanfund.banks.models import Bank
 from loanfund.core.db import Base
@@ -12,6 +13,7 @@ from loanfund.status_reports.models import Discrepancy, StatusReport, StatusRepo
 
 __all__ = [
     "ApiKey",
+    "Application",
     "AuditRecord",
     "Bank",
     "Base",

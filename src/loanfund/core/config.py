@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     grade_bands: dict[str, Decimal] = Field(default_factory=_default_bands)
     benchmark_rate_before_lpr: Decimal = Field(default=Decimal("4.35"))
     timezone: str = "Asia/Shanghai"
+    status_token_failure_limit: int = Field(
+        default=10, ge=1, description="Wrong status tokens one address may present per window"
+    )
+    status_token_failure_window_s: int = Field(default=600, ge=1)
 
     @model_validator(mode="after")
     def _bands_are_ordered(self) -> Settings:
@@ -89,6 +93,25 @@ class Settings(BaseSettings):
             raise ValueError("breaker_warning_ratio must not exceed breaker_suspend_ratio")
         if self.page_size_default > self.page_size_max:
             raise ValueError("page_size_default must not exceed page_size_max")
+        return self
+
+    @model_validator(mode="after")
+    def _evaluation_is_consistent(self) -> Settings:
+        """The score stays within 0–100 and every indicator and grade has its parameter."""
+        known = set(_default_weights())
+        if set(self.evaluation_weights) != known:
+            raise ValueError(f"evaluation_weights needs exactly the indicators {sorted(known)}")
+        if any(w.per_unit < 0 or w.cap < 0 for w in self.evaluation_weights.values()):
+            raise ValueError("evaluation_weights must not be negative")
+        if sum(w.cap for w in self.evaluation_weights.values()) > 100:
+            raise ValueError("the caps of evaluation_weights must add up to at most 100")
+        if sorted(self.grade_bands) != ["A", "B", "C", "D", "E"]:
+            raise ValueError("grade_bands needs a threshold for each grade A–E")
+        thresholds = [self.grade_bands[g] for g in "ABCDE"]
+        if thresholds != sorted(thresholds, reverse=True) or len(set(thresholds)) != 5:
+            raise ValueError("grade_bands must fall strictly from A to E")
+        if not all(0 <= t <= 100 for t in thresholds):
+            raise ValueError("grade_bands must lie within 0–100")
         return self
 
     @property
