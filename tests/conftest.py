@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from loanfund.app import create_app
+from loanfund.applications.router import today
 from loanfund.core.config import Settings
 from loanfund.core.db import make_engine
 from loanfund.core.migrations import upgrade
@@ -142,11 +144,23 @@ def app(settings: Settings, engine: Engine) -> FastAPI:
 def client(app: FastAPI, session_maker: sessionmaker[Session]) -> Iterator[TestClient]:
     original = app.state.sessionmaker
     app.state.sessionmaker = session_maker
+    app.state.rate_limiter.reset()  # all test requests come from one address
     try:
         with TestClient(app) as c:
             yield c
     finally:
         app.state.sessionmaker = original
+
+
+@pytest.fixture
+def on_day(app: FastAPI) -> Iterator[Callable[[date], None]]:
+    """Set the business date the application endpoints see (application and decision dates)."""
+
+    def set_day(day: date) -> None:
+        app.dependency_overrides[today] = lambda: day
+
+    yield set_day
+    app.dependency_overrides.pop(today, None)
 
 
 # --- callers -------------------------------------------------------------------------------------

@@ -1,10 +1,8 @@
-from collections.abc import Callable, Iterator
-from datetime import date
+from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 
-from loanfund.applications.router import today
 from loanfund.core.ratelimit import RateLimiter
 
 
@@ -15,14 +13,3 @@ def fresh_limits(app: FastAPI) -> Iterator[RateLimiter]:
     limiter.reset()
     yield limiter
     limiter.reset()
-
-
-@pytest.fixture
-def on_day(app: FastAPI) -> Iterator[Callable[[date], None]]:
-    """Set the business date the API sees (application and decision dates)."""
-
-    def set_day(day: date) -> None:
-        app.dependency_overrides[today] = lambda: day
-
-    yield set_day
-    app.dependency_overrides.pop(today, None)

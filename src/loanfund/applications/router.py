@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from loanfund.applications import repository, service
@@ -20,8 +20,10 @@ from loanfund.applications.schemas import (
     RejectionCreate,
 )
 from loanfund.core.auth import BankCaller, BureauOfficer, BureauReader, SettingsDep
+from loanfund.core.clock import business_today
 from loanfund.core.db import DbSession
 from loanfund.core.errors import NotFound, Unauthorized, responses
+from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.pagination import Page, Pagination
 from loanfund.core.ratelimit import check_token_failures, count_token_failure, limit_public
 from loanfund.enterprises.schemas import CREDIT_CODE_PATTERN
@@ -40,7 +42,7 @@ AppNo = Annotated[
 
 def today(settings: SettingsDep) -> date:
     """The business date (Asia/Shanghai) of the request."""
-    return service.business_today(settings)
+    return business_today(settings)
 
 
 Today = Annotated[date, Depends(today)]
@@ -204,6 +206,7 @@ def read_bank_application(application_no: AppNo, session: DbSession, caller: Ban
 
 @router.post(
     "/bank/applications/{application_no}/approve",
+    response_model=ApplicationRead,
     responses=_CHANGE_ERR,
     tags=["bank"],
     summary="Approve: amount ≤ credit line, term ≤ 12 months, rate ≤ one-year LPR + cap on the decision date",
@@ -215,30 +218,43 @@ def approve_application(
     settings: SettingsDep,
     caller: BankCaller,
     day: Today,
-) -> ApplicationRead:
-    app = service.get_readable(session, caller, application_no, for_update=True)
-    service.approve(
-        session,
-        settings,
-        caller.actor,
-        app,
-        amount=body.amount,
-        term_months=body.term_months,
-        annual_rate_pct=body.annual_rate_pct,
-        today=day,
-    )
-    return _full(session, app)
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> ApplicationRead:
+        app = service.get_readable(session, caller, application_no, for_update=True)
+        service.approve(
+            session,
+            settings,
+            caller.actor,
+            app,
+            amount=body.amount,
+            term_months=body.term_months,
+            annual_rate_pct=body.annual_rate_pct,
+            today=day,
+        )
+        return _full(session, app)
+
+    return idem.run(body, 200, produce)
 
 
 @router.post(
     "/bank/applications/{application_no}/reject",
+    response_model=ApplicationRead,
     responses=_CHANGE_ERR,
     tags=["bank"],
     summary="Reject, with a reason",
 )
 def reject_application(
-    application_no: AppNo, body: RejectionCreate, session: DbSession, caller: BankCaller, day: Today
-) -> ApplicationRead:
-    app = service.get_readable(session, caller, application_no, for_update=True)
-    service.reject(session, caller.actor, app, reason=body.reason, today=day)
-    return _full(session, app)
+    application_no: AppNo,
+    body: RejectionCreate,
+    session: DbSession,
+    caller: BankCaller,
+    day: Today,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> ApplicationRead:
+        app = service.get_readable(session, caller, application_no, for_update=True)
+        service.reject(session, caller.actor, app, reason=body.reason, today=day)
+        return _full(session, app)
+
+    return idem.run(body, 200, produce)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -153,6 +153,19 @@ def _decision(a: Application) -> DecisionRead | None:
     )
 
 
+class LoanSummary(BaseModel):
+    """The loan made from an approved application, as the applicant sees it."""
+
+    bank_loan_ref: str
+    state: str
+    amount: YuanStr
+    disbursed: YuanStr
+    outstanding_principal: YuanStr
+    days_past_due: int
+    start_date: date
+    maturity_date: date
+
+
 class ApplicationStatusRead(BaseModel):
     """What the applicant sees with its status token."""
 
@@ -169,10 +182,10 @@ class ApplicationStatusRead(BaseModel):
     submitted_at: datetime
     evaluation: EvaluationRead | None
     decision: DecisionRead | None
-    loan: dict[str, Any] | None = Field(description="The loan made from the approval, once lent")
+    loan: LoanSummary | None = Field(description="The loan made from the approval, once lent")
 
     @classmethod
-    def of(cls, a: Application, loan: dict[str, Any] | None) -> ApplicationStatusRead:
+    def of(cls, a: Application, loan: LoanSummary | None) -> ApplicationStatusRead:
         return cls(
             application_no=a.application_no,
             status=a.status,
@@ -227,7 +240,7 @@ class ApplicationRead(ApplicationStatusRead):
     updated_at: datetime
 
     @classmethod
-    def full(cls, a: Application, loan: dict[str, Any] | None) -> ApplicationRead:
+    def full(cls, a: Application, loan: LoanSummary | None) -> ApplicationRead:
         return cls(
             **ApplicationStatusRead.of(a, loan).model_dump(),
             id=a.id,

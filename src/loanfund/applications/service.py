@@ -12,17 +12,17 @@ audit record in the caller's transaction:
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loanfund.applications import repository
 from loanfund.applications.evaluation import evaluate
 from loanfund.applications.models import Application, ApplicationStatus, IneligibleReason
-from loanfund.applications.schemas import ApplicationCreate
+from loanfund.applications.schemas import ApplicationCreate, LoanSummary
 from loanfund.audit.service import Actor, record, snapshot
 from loanfund.banks import repository as bank_repository
 from loanfund.banks.models import BankStatus
@@ -33,6 +33,7 @@ from loanfund.core.errors import Conflict, InvalidInput, NotFound
 from loanfund.core.money import to_fen, yuan_str
 from loanfund.core.security import hash_secret, new_secret, same
 from loanfund.enterprises import repository as enterprise_repository
+from loanfund.loans.models import Loan
 from loanfund.rates.service import credit_line_for, max_rate_on
 
 _RATE_PLACES = Decimal("0.0001")
@@ -65,11 +66,6 @@ _NEXT: dict[ApplicationStatus, set[ApplicationStatus]] = {
     ApplicationStatus.rejected: set(),
     ApplicationStatus.lent: set(),
 }
-
-
-def business_today(settings: Settings) -> date:
-    """Today's date where the programme runs (Asia/Shanghai by default)."""
-    return datetime.now(ZoneInfo(settings.timezone)).date()
 
 
 def application_number(application_id: int, day: date) -> str:
@@ -216,12 +212,21 @@ def get_readable(
     return app
 
 
-def loan_summary(session: Session, application_id: int) -> dict[str, Any] | None:
-    """The state of the loan made from this application, for the applicant's status page.
-
-    None until the loans domain registers a loan from the approval; that domain fills this in.
-    """
-    return None
+def loan_summary(session: Session, application_id: int) -> LoanSummary | None:
+    """The state of the loan made from this application, for the applicant's status page."""
+    loan = session.scalar(select(Loan).where(Loan.application_id == application_id))
+    if loan is None:
+        return None
+    return LoanSummary(
+        bank_loan_ref=loan.bank_loan_ref,
+        state=loan.state.value,
+        amount=yuan_str(loan.contract_amount_fen),
+        disbursed=yuan_str(loan.disbursed_fen),
+        outstanding_principal=yuan_str(loan.outstanding_fen),
+        days_past_due=loan.days_past_due,
+        start_date=loan.start_date,
+        maturity_date=loan.maturity_date,
+    )
 
 
 # --- officer override ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ class Loan(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
-    application_id: Mapped[int | None] = mapped_column(index=True)
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), unique=True)
     bank_loan_ref: Mapped[str] = mapped_column(String(64))
     contract_amount_fen: Mapped[int]
     annual_rate_pct: Mapped[Decimal] = mapped_column(Numeric(6, 4))

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from loanfund.applications import service as application_service
+from loanfund.applications.models import Application
 from loanfund.audit.service import Actor, record
 from loanfund.banks.models import Bank, BankStatus
+from loanfund.core.clock import business_today
 from loanfund.core.config import Settings
 from loanfund.core.errors import Conflict, InvalidInput, LoanfundError, NotFound
 from loanfund.core.money import to_fen, yuan_str
@@ -35,10 +37,6 @@ from loanfund.loans.state import (
 )
 from loanfund.rates import service as rates
 from loanfund.status_reports.repository import closed_through
-
-
-def business_today(settings: Settings) -> date:
-    return datetime.now(ZoneInfo(settings.timezone)).date()
 
 
 def add_months(day: date, months: int) -> date:
@@ -159,10 +157,10 @@ def register_contract(
             f"The amount exceeds the highest credit line ({yuan_str(line)})",
             "amount",
         )
+    application = None
     if application_no is not None:
-        raise _field_error(
-            "application_unknown", f"No approved application {application_no}", "application_no"
-        )
+        application = application_service.get_approved_for_bank(session, bank.id, application_no)
+        _check_against_approval(application, ent, amount_fen, annual_rate_pct, start_date, maturity_date)
     existing = repository.by_ref(session, bank.id, bank_loan_ref)
     if existing is not None:
         raise Conflict(
@@ -188,8 +186,12 @@ def register_contract(
         maturity_date=maturity_date,
     )
     loan.set_snapshot(Snapshot())
+    if application is not None:
+        loan.application_id = application.id
     session.add(loan)
     session.flush()
+    if application is not None:
+        application_service.mark_lent(session, actor, application, loan.id)
     record(
         session,
         actor,
@@ -207,6 +209,36 @@ def register_contract(
         },
     )
     return loan
+
+
+def _check_against_approval(
+    app: Application,
+    ent: Enterprise,
+    amount_fen: int,
+    annual_rate_pct: Decimal,
+    start_date: date,
+    maturity_date: date,
+) -> None:
+    """A contract from an application stays within what the bank approved."""
+    if app.enterprise_id != ent.id:
+        raise _field_error("application_mismatch", "The application is another enterprise's", "credit_code")
+    assert app.approved_amount_fen is not None
+    assert app.approved_term_months is not None
+    assert app.approved_rate_pct is not None
+    if amount_fen > app.approved_amount_fen:
+        raise _field_error(
+            "amount_exceeds_approval", f"The approval was for {yuan_str(app.approved_amount_fen)}", "amount"
+        )
+    if maturity_date > add_months(start_date, app.approved_term_months):
+        raise _field_error(
+            "term_exceeds_approval",
+            f"The approval was for {app.approved_term_months} months",
+            "maturity_date",
+        )
+    if annual_rate_pct > app.approved_rate_pct:
+        raise _field_error(
+            "rate_exceeds_approval", f"The approval was at {app.approved_rate_pct}%", "annual_rate_pct"
+        )
 
 
 def post_event(

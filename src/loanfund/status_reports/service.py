@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from loanfund.audit.service import Actor, record
 from loanfund.banks.models import Bank
+from loanfund.core.clock import business_today
 from loanfund.core.config import Settings
 from loanfund.core.errors import Conflict, InvalidInput, LoanfundError
 from loanfund.core.money import to_fen
@@ -50,7 +51,7 @@ def submit(
             code="not_month_end",
             details=[{"field": "month_end", "message": "must be a month's last day"}],
         )
-    if month_end > loan_service.business_today(settings):
+    if month_end > business_today(settings):
         raise InvalidInput(
             "The month has not ended yet",
             code="month_not_over",
