@@ -16,6 +16,7 @@ from loanfund.core.logging import configure_logging
 from loanfund.core.middleware import RequestContextMiddleware
 from loanfund.core.migrations import head_revision
 from loanfund.enterprises.router import router as enterprises_router
+from loanfund.fund.router import router as fund_router
 from loanfund.ops.router import router as ops_router
 from loanfund.rates.router import router as rates_router
 from loanfund.staff.router import router as staff_router
@@ -61,4 +62,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     for router in (ops_router, banks_router, enterprises_router, rates_router, staff_router, audit_router):
         app.include_router(router)
+    app.include_router(fund_router)
     return app
