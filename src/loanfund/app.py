@@ -18,6 +18,7 @@ from loanfund.core.middleware import RequestContextMiddleware
 from loanfund.core.migrations import head_revision
 from loanfund.core.ratelimit import RateLimiter
 from loanfund.enterprises.router import router as enterprises_router
+from loanfund.fund.router import router as fund_router
 from loanfund.loans.router import router as loans_router
 from loanfund.ops.router import router as ops_router
 from loanfund.rates.router import router as rates_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         rates_router,
         applications_router,
         loans_router,
+        fund_router,
         status_reports_router,
         staff_router,
         audit_router,

@@ -27,11 +27,13 @@ bank_app = typer.Typer(help="Partner banks", no_args_is_help=True)
 bank_key_app = typer.Typer(help="Bank API keys", no_args_is_help=True)
 staff_app = typer.Typer(help="Bureau staff", no_args_is_help=True)
 staff_key_app = typer.Typer(help="Staff API keys", no_args_is_help=True)
+fund_app = typer.Typer(help="The risk compensation fund", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(bank_app, name="bank")
 bank_app.add_typer(bank_key_app, name="key")
 app.add_typer(staff_app, name="staff")
 staff_app.add_typer(staff_key_app, name="key")
+app.add_typer(fund_app, name="fund")
 
 CLI = Actor(kind="system", id=None, name="cli")
 
@@ -172,6 +174,34 @@ def staff_key_issue(
         issued = staff_service.issue_key(session, settings, CLI, staff=staff, label=label)
     typer.echo(f"key {issued.key.id} for staff {staff_id} (shown once):")
     typer.echo(issued.secret)
+
+
+@fund_app.command("reconcile")
+def fund_reconcile() -> None:
+    """Recompute every ledger balance from the entries; exit 1 on any difference."""
+    from loanfund.core.money import yuan_str
+    from loanfund.fund.ledger import reconcile
+
+    with transaction(make_engine(get_settings())) as session:
+        result = reconcile(session)
+    typer.echo(
+        f"{result.accounts_checked} accounts, {result.transactions_checked} transactions, "
+        f"{result.entries_checked} entries; debits {yuan_str(result.total_debits_fen)}, "
+        f"credits {yuan_str(result.total_credits_fen)}"
+    )
+    for d in result.differences:
+        typer.echo(
+            f"difference {d.code}: stored debits {d.stored_debits_fen} credits {d.stored_credits_fen}, "
+            f"from entries debits {d.computed_debits_fen} credits {d.computed_credits_fen} (fen)",
+            err=True,
+        )
+    for tid in result.unbalanced_transactions:
+        typer.echo(f"transaction {tid} does not balance", err=True)
+    for code in result.negative_accounts:
+        typer.echo(f"account {code} is below zero", err=True)
+    if not result.ok:
+        raise _fail("the ledger does not reconcile")
+    typer.echo("ledger reconciles")
 
 
 @app.command()

@@ -6,21 +6,27 @@ from loanfund.banks.models import Bank
 from loanfund.core.db import Base
 from loanfund.core.idempotency import IdempotencyRecord
 from loanfund.enterprises.models import Enterprise
+from loanfund.fund.models import AccountBalance, Contribution, LedgerAccount, LedgerEntry, LedgerTransaction
 from loanfund.loans.models import Loan, LoanEvent
 from loanfund.rates.models import CreditLine, LprRate
 from loanfund.staff.models import ApiKey, Staff
 from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
 
 __all__ = [
+    "AccountBalance",
     "ApiKey",
     "Application",
     "AuditRecord",
     "Bank",
     "Base",
+    "Contribution",
     "CreditLine",
     "Discrepancy",
     "Enterprise",
     "IdempotencyRecord",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerTransaction",
     "Loan",
     "LoanEvent",
     "LprRate",
