@@ -8,6 +8,13 @@ from loanfund.core.idempotency import IdempotencyRecord
 from loanfund.enterprises.models import Enterprise
 from loanfund.fund.models import AccountBalance, Contribution, LedgerAccount, LedgerEntry, LedgerTransaction
 from loanfund.loans.models import Loan, LoanEvent
+from loanfund.portfolio.models import (
+    BorrowerYear,
+    FirstBorrowing,
+    PortfolioDaily,
+    PortfolioMonthly,
+    YearCounter,
+)
 from loanfund.rates.models import CreditLine, LprRate
 from loanfund.staff.models import ApiKey, Staff
 from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
@@ -19,10 +26,12 @@ __all__ = [
     "AuditRecord",
     "Bank",
     "Base",
+    "BorrowerYear",
     "Contribution",
     "CreditLine",
     "Discrepancy",
     "Enterprise",
+    "FirstBorrowing",
     "IdempotencyRecord",
     "LedgerAccount",
     "LedgerEntry",
@@ -30,7 +39,10 @@ __all__ = [
     "Loan",
     "LoanEvent",
     "LprRate",
+    "PortfolioDaily",
+    "PortfolioMonthly",
     "Staff",
     "StatusReport",
     "StatusReportLine",
+    "YearCounter",
 ]

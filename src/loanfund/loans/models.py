@@ -35,6 +35,8 @@ class Loan(TimestampMixin, Base):
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), unique=True)
     bank_loan_ref: Mapped[str] = mapped_column(String(64))
+    industry: Mapped[str] = mapped_column(String(1))  # the enterprise's GB/T 4754 section when contracted
+    grade: Mapped[str] = mapped_column(String(1), default="U")  # A–E from the application; U = unrated
     contract_amount_fen: Mapped[int]
     annual_rate_pct: Mapped[Decimal] = mapped_column(Numeric(6, 4))
     start_date: Mapped[date]
@@ -51,6 +53,8 @@ class Loan(TimestampMixin, Base):
     npl_since: Mapped[date | None]
     settled_on: Mapped[date | None]
     last_event_date: Mapped[date | None]
+    compensated_on: Mapped[date | None]
+    written_off_on: Mapped[date | None]
 
     events: Mapped[list[LoanEvent]] = relationship(
         back_populates="loan", lazy="raise", order_by="LoanEvent.id", cascade="save-update, merge"

@@ -35,6 +35,7 @@ from loanfund.loans.state import (
     check_transition,
     replay,
 )
+from loanfund.portfolio import service as portfolio
 from loanfund.rates import service as rates
 from loanfund.status_reports.repository import closed_through
 
@@ -179,6 +180,8 @@ def register_contract(
     loan = Loan(
         bank_id=bank.id,
         enterprise_id=ent.id,
+        industry=ent.industry,
+        grade=(application.grade if application is not None else None) or "U",
         bank_loan_ref=bank_loan_ref,
         contract_amount_fen=amount_fen,
         annual_rate_pct=annual_rate_pct,
@@ -279,10 +282,16 @@ def post_event(
             )
         if loan.last_event_date is None or event.event_date >= loan.last_event_date:
             snap = apply(loan.snapshot, loan.contract, event, settings.npl_days)
+            deltas = [portfolio.snapshot_delta(event.event_date, loan.snapshot, snap, event)]
         else:  # backdated: replay every event in date order, so the result is as if posted in order
             history = [_as_event(e) for e in repository.events_of(session, loan.id)]
             snap = replay(loan.contract, [*history, event], settings.npl_days)
             check_transition(loan.state, snap.state)
+            # the loan's part in the aggregates is taken out and put back as the replay has it
+            deltas = [
+                d.negated() for d in portfolio.history_deltas(loan.contract, history, settings.npl_days)
+            ]
+            deltas += portfolio.history_deltas(loan.contract, [*history, event], settings.npl_days)
     except LoanRuleError as exc:
         raise _rule_error(exc) from exc
     row = LoanEvent(
@@ -299,6 +308,9 @@ def post_event(
     session.add(row)
     before = _loan_view(loan)
     loan.set_snapshot(snap)
+    portfolio.apply_deltas(session, portfolio.key_of(loan), deltas)
+    if event.kind is EventKind.disbursement:
+        portfolio.note_borrowing(session, loan.enterprise_id, loan.bank_id, event.event_date)
     session.flush()
     record(
         session,
@@ -322,15 +334,26 @@ def _as_event(e: LoanEvent) -> Event:
     )
 
 
-def transition(session: Session, actor: Actor, loan: Loan, new_state: LoanState, reason: str) -> Loan:
-    """A state change made by the fund (compensated, written off), checked against the lifecycle."""
+def transition(
+    session: Session, actor: Actor, loan: Loan, new_state: LoanState, reason: str, day: date
+) -> Loan:
+    """A state change made by the fund (compensated, written off) on business date `day`, checked
+    against the lifecycle and carried into the portfolio aggregates."""
     repository.lock(session, loan)
     try:
         check_transition(loan.state, new_state)
     except LoanRuleError as exc:
         raise _rule_error(exc) from exc
     before = _loan_view(loan)
+    old = loan.snapshot
     loan.state = new_state
+    if new_state is LoanState.compensated:
+        loan.compensated_on = day
+    elif new_state is LoanState.written_off:
+        loan.written_off_on = day
+    portfolio.apply_deltas(
+        session, portfolio.key_of(loan), [portfolio.snapshot_delta(day, old, loan.snapshot, None)]
+    )
     session.flush()
     record(
         session,
