@@ -10,9 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
-import loanfund.core.db
-
 revision: str = "1816116d5891"
 down_revision: str | Sequence[str] | None = "9c04cbdccf8f"
 branch_labels: str | Sequence[str] | None = None
