@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -8,6 +10,18 @@ from loanfund.enterprises.models import Enterprise
 
 def by_code(session: Session, credit_code: str) -> Enterprise | None:
     return session.scalar(select(Enterprise).where(Enterprise.credit_code == credit_code))
+
+
+def by_codes(session: Session, credit_codes: Iterable[str]) -> dict[str, Enterprise]:
+    codes = list(credit_codes)
+    found: dict[str, Enterprise] = {}
+    for i in range(0, len(codes), 1000):
+        chunk = codes[i : i + 1000]
+        found.update(
+            (e.credit_code, e)
+            for e in session.scalars(select(Enterprise).where(Enterprise.credit_code.in_(chunk)))
+        )
+    return found
 
 
 def existing_codes(session: Session, codes: list[str]) -> set[str]:

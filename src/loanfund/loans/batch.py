@@ -1,23 +1,46 @@
 """Bulk submission: up to `batch_max_items` contracts and events, all or nothing.
 
 Items are applied in order (an event may refer to a contract earlier in the same batch). Each item is
-fully checked before it writes anything, so a refused item leaves no trace; every refused item is
+fully checked before it changes anything, so a refused item leaves no trace; every refused item is
 collected, and if there is any, the whole batch is rolled back and answered 422 with the list.
+
+The rules are those of `service.register_contract` and `service.post_event` (the same check functions);
+what differs is how a batch of thousands talks to the database — a few statements per batch instead of
+several per item:
+
+* before the items: one query for the enterprises named, one that loads *and locks* (in id order) every
+  loan the batch refers to, one for the event references already used, and (for a bank with a lending
+  quota) one for what counts against it;
+* during the items: everything is checked and applied in memory, on plain `LoanDraft` copies of the
+  loans — events accepted so far are kept per loan (for a backdated event's replay) and aggregate deltas
+  are summed per row;
+* after the items, if all are valid, with `core.bulk` (COPY and `unnest` on PostgreSQL): the new loans,
+  the changed loans, the events, each aggregate row once (`portfolio.Changes`) and the audit records —
+  one per item, as for single requests.
+
+A contract from an application is written at once (marking the application lent needs the loan's id),
+which changes nothing about what the batch does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from loanfund.audit.service import Actor
+from loanfund.applications import service as application_service
+from loanfund.audit.service import Actor, Entry, record_many
 from loanfund.banks.models import Bank
+from loanfund.core import bulk
 from loanfund.core.config import Settings
+from loanfund.core.db import utcnow
 from loanfund.core.errors import InvalidInput, LoanfundError
 from loanfund.core.money import to_fen
-from loanfund.loans import service
+from loanfund.loans import repository, service
+from loanfund.loans.models import Loan, LoanDraft, LoanEvent
 from loanfund.loans.schemas import (
     BatchContract,
     BatchDelinquency,
@@ -26,6 +49,18 @@ from loanfund.loans.schemas import (
     BatchRepayment,
 )
 from loanfund.loans.state import Event, EventKind
+from loanfund.portfolio import service as portfolio
+
+
+@dataclass
+class _Done:
+    """An accepted item: its loan, and for an event the row and the loan before and after it."""
+
+    loan: LoanDraft
+    credit_code: str | None = None
+    event: dict[str, Any] | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
 
 
 def submit(
@@ -37,58 +72,198 @@ def submit(
             code="batch_too_large",
             details=[{"field": "items", "message": f"at most {settings.batch_max_items}"}],
         )
-    lookups = service.Lookups(session, settings)
-    errors: list[dict[str, Any]] = []
-    loan_ids: list[int] = []
-    contracts = events = 0
     savepoint = session.begin_nested()
-    for index, item in enumerate(items):
-        try:
-            if isinstance(item, BatchContract):
-                loan = service.register_contract(
-                    session,
-                    settings,
-                    actor,
-                    bank,
-                    bank_loan_ref=item.bank_loan_ref,
-                    credit_code=item.credit_code,
-                    amount=item.amount,
-                    annual_rate_pct=item.annual_rate_pct,
-                    start_date=item.start_date,
-                    maturity_date=item.maturity_date,
-                    application_no=item.application_no,
-                    lookups=lookups,
-                )
-                contracts += 1
-            else:
-                loan = service.get_by_ref_for_bank(session, bank.id, item.bank_loan_ref)
-                service.post_event(
-                    session,
-                    settings,
-                    actor,
-                    loan,
-                    _event(item),
-                    bank_event_ref=item.bank_event_ref,
-                    source="batch",
-                    lookups=lookups,
-                )
-                events += 1
-            loan_ids.append(loan.id)
-        except LoanfundError as exc:
-            errors.append({"index": index, "code": exc.code, "message": exc.message, "details": exc.details})
-            loan_ids.append(0)
-    if errors:
+    batch = _Batch(session, settings, actor, bank, items)
+    try:
+        done = batch.run()
+    except InvalidInput:
         savepoint.rollback()
-        raise InvalidInput(
-            f"{len(errors)} of {len(items)} items are invalid; nothing was written",
-            code="batch_invalid",
-            details=errors,
-        )
+        raise
+    batch.write(done)
     savepoint.commit()
-    return contracts, events, loan_ids
+    contracts = sum(1 for d in done if d.event is None)
+    ids = [d.loan.id for d in done]
+    assert all(i is not None for i in ids)
+    return contracts, len(done) - contracts, [i for i in ids if i is not None]
 
 
-def _event(item: BatchDisbursement | BatchRepayment | BatchDelinquency) -> Event:
+class _Batch:
+    def __init__(
+        self, session: Session, settings: Settings, actor: Actor, bank: Bank, items: Sequence[BatchItem]
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.actor = actor
+        self.bank = bank
+        self.items = items
+        self.lk = service.Lookups(session, settings)
+        self.quota = bank.lending_quota_fen
+        # what the batch has done so far, in memory
+        self.loans: dict[str, LoanDraft] = {}  # bank_loan_ref → loan (stored, or new in this batch)
+        self.new_refs: dict[str, int] = {}  # bank_loan_ref → index of the contract that made it
+        self.used_event_refs: dict[str, tuple[int, int]] = {}  # stored: → (event id, loan id)
+        self.new_event_refs: dict[str, int] = {}  # → index of the item that posted it
+        self.pending: dict[int, list[Event]] = {}  # id(loan) → events accepted in this batch
+        self.changes = portfolio.Changes()  # aggregate deltas, summed per row
+        self.committed = 0  # what counts against the bank's lending quota, as of the item at hand
+
+    def run(self) -> list[_Done]:
+        self._prefetch()
+        errors: list[dict[str, Any]] = []
+        done: list[_Done] = []
+        for index, item in enumerate(self.items):
+            try:
+                if isinstance(item, BatchContract):
+                    done.append(self._contract(index, item))
+                else:
+                    done.append(self._event(index, item))
+            except LoanfundError as exc:
+                errors.append(
+                    {"index": index, "code": exc.code, "message": exc.message, "details": exc.details}
+                )
+        if errors:
+            raise InvalidInput(
+                f"{len(errors)} of {len(self.items)} items are invalid; nothing was written",
+                code="batch_invalid",
+                details=errors,
+            )
+        return done
+
+    def _prefetch(self) -> None:
+        s, bank_id = self.session, self.bank.id
+        self.lk.prefetch_enterprises({i.credit_code for i in self.items if isinstance(i, BatchContract)})
+        self.loans = repository.drafts_by_refs_locked(s, bank_id, {i.bank_loan_ref for i in self.items})
+        event_refs = {i.bank_event_ref for i in self.items if not isinstance(i, BatchContract)}
+        self.used_event_refs = repository.events_by_refs(s, bank_id, event_refs)
+        if self.quota is not None:
+            self.committed = service.committed_fen(s, bank_id)
+
+    def _contract(self, index: int, item: BatchContract) -> _Done:
+        ent, amount_fen = service.check_contract(
+            self.lk,
+            self.bank,
+            credit_code=item.credit_code,
+            amount=item.amount,
+            annual_rate_pct=item.annual_rate_pct,
+            start_date=item.start_date,
+            maturity_date=item.maturity_date,
+        )
+        application = None
+        if item.application_no is not None:
+            application = service.approved_application(
+                self.session,
+                self.bank,
+                item.application_no,
+                ent,
+                amount_fen,
+                item.annual_rate_pct,
+                item.start_date,
+                item.maturity_date,
+            )
+        ref = item.bank_loan_ref
+        if ref in self.loans:
+            taken = self.loans[ref]
+            raise service.ref_taken(
+                ref, {"loan_id": taken.id} if ref not in self.new_refs else {"index": self.new_refs[ref]}
+            )
+        if self.quota is not None and self.committed + amount_fen > self.quota:
+            raise service.quota_exceeded()
+        loan = LoanDraft(
+            id=None,
+            **service.new_loan_values(
+                self.bank,
+                ent,
+                application,
+                bank_loan_ref=ref,
+                amount_fen=amount_fen,
+                annual_rate_pct=item.annual_rate_pct,
+                start_date=item.start_date,
+                maturity_date=item.maturity_date,
+            ),
+        )
+        if application is not None:  # marking the application lent needs the loan's id now
+            (loan.id,) = bulk.insert_rows(self.session, _LOANS, [loan.row()], return_ids=True)
+            application_service.mark_lent(self.session, self.actor, application, loan.id)
+        self.committed += service.quota_part(loan)
+        self.loans[ref] = loan
+        self.new_refs[ref] = index
+        return _Done(loan, credit_code=item.credit_code)
+
+    def _event(self, index: int, item: BatchDisbursement | BatchRepayment | BatchDelinquency) -> _Done:
+        loan = self.loans.get(item.bank_loan_ref)
+        if loan is None:
+            raise service.loan_unknown(item.bank_loan_ref)
+        event = _as_event(item)
+        service.check_event_date(self.lk, self.bank.id, event)
+        ref = item.bank_event_ref
+        if ref in self.used_event_refs:
+            event_id, loan_id = self.used_event_refs[ref]
+            raise service.event_ref_taken(ref, {"event_id": event_id, "loan_id": loan_id})
+        if ref in self.new_event_refs:
+            raise service.event_ref_taken(ref, {"index": self.new_event_refs[ref]})
+        snap, deltas = service.plan_event(loan, event, self.settings.npl_days, lambda: self._history(loan))
+        before = service.loan_view(loan)
+        part = service.quota_part(loan)
+        loan.set_snapshot(snap)
+        self.committed += service.quota_part(loan) - part
+        self.pending.setdefault(id(loan), []).append(event)
+        self.new_event_refs[ref] = index
+        self.changes.add(portfolio.key_of(loan), deltas)
+        if event.kind is EventKind.disbursement:
+            self.changes.borrowed(loan.enterprise_id, loan.bank_id, event.event_date)
+        return _Done(
+            loan,
+            event=service.event_row(loan, event, ref, "batch"),
+            before=before,
+            after=service.loan_view(loan),
+        )
+
+    def _history(self, loan: LoanDraft) -> list[Event]:
+        """The loan's events in posting order: those stored, then those accepted in this batch."""
+        stored = [] if loan.id is None else service.stored_events(self.session, loan.id)
+        return stored + self.pending.get(id(loan), [])
+
+    def write(self, done: list[_Done]) -> None:
+        """Write what the items did: loans, events, aggregates, audit records."""
+        s, now = self.session, utcnow()
+        new = [d.loan for d in done if d.loan.id is None and d.event is None]
+        for loan, loan_id in zip(
+            new, bulk.insert_rows(s, _LOANS, [n.row() for n in new], return_ids=True), strict=True
+        ):
+            loan.id = loan_id
+        changed = {id(d.loan): d.loan for d in done if d.event is not None}
+        bulk.update_rows(s, _LOANS, [{**loan.snapshot_row(), "updated_at": now} for loan in changed.values()])
+        events = [d for d in done if d.event is not None]
+        event_ids = bulk.insert_rows(
+            s,
+            _EVENTS,
+            [{**d.event, "loan_id": d.loan.id, "created_at": now} for d in events if d.event is not None],
+            return_ids=True,
+        )
+        self.changes.write(s)
+        ids = iter(event_ids)
+        entries: list[Entry] = []
+        for d in done:
+            assert d.loan.id is not None
+            if d.event is None:
+                assert d.credit_code is not None
+                entries.append(
+                    Entry(
+                        "loan.create", "loan", d.loan.id, after=service.contract_audit(d.loan, d.credit_code)
+                    )
+                )
+                continue
+            kind: EventKind = d.event["kind"]
+            after = {**(d.after or {}), "event_id": next(ids), "bank_event_ref": d.event["bank_event_ref"]}
+            entries.append(Entry(f"loan.{kind.value}", "loan", d.loan.id, before=d.before, after=after))
+        record_many(s, self.actor, entries)
+
+
+_LOANS: Table = Loan.__table__  # type: ignore[assignment]
+_EVENTS: Table = LoanEvent.__table__  # type: ignore[assignment]
+
+
+def _as_event(item: BatchDisbursement | BatchRepayment | BatchDelinquency) -> Event:
     if isinstance(item, BatchDisbursement):
         return Event(EventKind.disbursement, item.date, principal_fen=to_fen(item.amount))
     if isinstance(item, BatchRepayment):

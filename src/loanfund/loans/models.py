@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, Protocol
 
 from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -66,29 +68,140 @@ class Loan(TimestampMixin, Base):
 
     @property
     def snapshot(self) -> Snapshot:
-        return Snapshot(
-            state=self.state,
-            disbursed_fen=self.disbursed_fen,
-            principal_repaid_fen=self.principal_repaid_fen,
-            interest_repaid_fen=self.interest_repaid_fen,
-            days_past_due=self.days_past_due,
-            first_disbursed_on=self.first_disbursed_on,
-            npl_since=self.npl_since,
-            settled_on=self.settled_on,
-            last_event_date=self.last_event_date,
-        )
+        return snapshot_of(self)
 
     def set_snapshot(self, snap: Snapshot) -> None:
-        self.state = snap.state
-        self.disbursed_fen = snap.disbursed_fen
-        self.principal_repaid_fen = snap.principal_repaid_fen
-        self.interest_repaid_fen = snap.interest_repaid_fen
-        self.outstanding_fen = snap.outstanding_fen
-        self.days_past_due = snap.days_past_due
-        self.first_disbursed_on = snap.first_disbursed_on
-        self.npl_since = snap.npl_since
-        self.settled_on = snap.settled_on
-        self.last_event_date = snap.last_event_date
+        set_snapshot(self, snap)
+
+
+class LoanFields(Protocol):
+    """What the loan rules read and change: a `Loan`, or a `LoanDraft` that a batch works on."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    bank_id: int
+    enterprise_id: int
+    industry: str
+    grade: str
+    bank_loan_ref: str
+    contract_amount_fen: int
+    annual_rate_pct: Decimal
+    start_date: date
+    maturity_date: date
+    state: LoanState
+    disbursed_fen: int
+    principal_repaid_fen: int
+    interest_repaid_fen: int
+    outstanding_fen: int
+    days_past_due: int
+    first_disbursed_on: date | None
+    npl_since: date | None
+    settled_on: date | None
+    last_event_date: date | None
+
+    @property
+    def contract(self) -> Contract: ...
+
+    @property
+    def snapshot(self) -> Snapshot: ...
+
+    def set_snapshot(self, snap: Snapshot) -> None: ...
+
+
+def snapshot_of(loan: LoanFields) -> Snapshot:
+    return Snapshot(
+        state=loan.state,
+        disbursed_fen=loan.disbursed_fen,
+        principal_repaid_fen=loan.principal_repaid_fen,
+        interest_repaid_fen=loan.interest_repaid_fen,
+        days_past_due=loan.days_past_due,
+        first_disbursed_on=loan.first_disbursed_on,
+        npl_since=loan.npl_since,
+        settled_on=loan.settled_on,
+        last_event_date=loan.last_event_date,
+    )
+
+
+def set_snapshot(loan: LoanFields, snap: Snapshot) -> None:
+    loan.state = snap.state
+    loan.disbursed_fen = snap.disbursed_fen
+    loan.principal_repaid_fen = snap.principal_repaid_fen
+    loan.interest_repaid_fen = snap.interest_repaid_fen
+    loan.outstanding_fen = snap.outstanding_fen
+    loan.days_past_due = snap.days_past_due
+    loan.first_disbursed_on = snap.first_disbursed_on
+    loan.npl_since = snap.npl_since
+    loan.settled_on = snap.settled_on
+    loan.last_event_date = snap.last_event_date
+
+
+# the columns `set_snapshot` changes
+SNAPSHOT_COLUMNS = (
+    "state",
+    "disbursed_fen",
+    "principal_repaid_fen",
+    "interest_repaid_fen",
+    "outstanding_fen",
+    "days_past_due",
+    "first_disbursed_on",
+    "npl_since",
+    "settled_on",
+    "last_event_date",
+)
+
+
+@dataclass(slots=True)
+class LoanDraft:
+    """A loan row as a plain object: what a bulk submission reads, checks and changes in memory before
+    writing all its rows at once (`loans.batch`). Same fields and snapshot as `Loan`, without the cost
+    of an ORM object per loan."""
+
+    id: int | None
+    bank_id: int
+    enterprise_id: int
+    application_id: int | None
+    bank_loan_ref: str
+    industry: str
+    grade: str
+    contract_amount_fen: int
+    annual_rate_pct: Decimal
+    start_date: date
+    maturity_date: date
+    state: LoanState = LoanState.approved
+    disbursed_fen: int = 0
+    principal_repaid_fen: int = 0
+    interest_repaid_fen: int = 0
+    outstanding_fen: int = 0
+    days_past_due: int = 0
+    first_disbursed_on: date | None = None
+    npl_since: date | None = None
+    settled_on: date | None = None
+    last_event_date: date | None = None
+    compensated_on: date | None = None
+    written_off_on: date | None = None
+
+    @property
+    def contract(self) -> Contract:
+        return Contract(self.contract_amount_fen, self.start_date, self.maturity_date)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return snapshot_of(self)
+
+    def set_snapshot(self, snap: Snapshot) -> None:
+        set_snapshot(self, snap)
+
+    def row(self) -> dict[str, Any]:
+        """The `loans` row to insert (without the id)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "id"}
+
+    def snapshot_row(self) -> dict[str, Any]:
+        """What to update on the stored row after its snapshot changed."""
+        return {"id": self.id, **{c: getattr(self, c) for c in SNAPSHOT_COLUMNS}}
+
+
+DRAFT_COLUMNS = tuple(f.name for f in fields(LoanDraft))
 
 
 class LoanEvent(Base):

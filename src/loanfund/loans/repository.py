@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 
 from sqlalchemy import Select, select
@@ -7,7 +8,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from loanfund.core.auth import Principal
 from loanfund.enterprises.models import Enterprise
-from loanfund.loans.models import Loan, LoanEvent
+from loanfund.loans.models import DRAFT_COLUMNS, Loan, LoanDraft, LoanEvent
 from loanfund.loans.state import LoanState
 
 
@@ -35,6 +36,22 @@ def by_ref(session: Session, bank_id: int, bank_loan_ref: str, *, for_update: bo
     return session.scalar(stmt)
 
 
+def drafts_by_refs_locked(session: Session, bank_id: int, refs: Collection[str]) -> dict[str, LoanDraft]:
+    """A bank's loans with these references as plain drafts, locked (in id order, so that two
+    transactions locking overlapping sets cannot deadlock)."""
+    if not refs:
+        return {}
+    table = Loan.__table__
+    stmt = (
+        select(*(table.c[c] for c in DRAFT_COLUMNS))
+        .where(table.c.bank_id == bank_id, table.c.bank_loan_ref.in_(list(refs)))
+        .order_by(table.c.id)
+        .with_for_update()
+    )
+    drafts = (LoanDraft(**row._mapping) for row in session.execute(stmt))
+    return {d.bank_loan_ref: d for d in drafts}
+
+
 def lock(session: Session, loan: Loan) -> None:
     """Serialise writers of one loan and reload it: a PostgreSQL row lock (SQLite has one writer)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -47,6 +64,16 @@ def event_by_ref(session: Session, bank_id: int, bank_event_ref: str) -> LoanEve
     return session.scalar(
         select(LoanEvent).where(LoanEvent.bank_id == bank_id, LoanEvent.bank_event_ref == bank_event_ref)
     )
+
+
+def events_by_refs(session: Session, bank_id: int, refs: Collection[str]) -> dict[str, tuple[int, int]]:
+    """Event reference → (event id, loan id) for those of `refs` the bank has already used."""
+    if not refs:
+        return {}
+    stmt = select(LoanEvent.bank_event_ref, LoanEvent.id, LoanEvent.loan_id).where(
+        LoanEvent.bank_id == bank_id, LoanEvent.bank_event_ref.in_(list(refs))
+    )
+    return {ref: (event_id, loan_id) for ref, event_id, loan_id in session.execute(stmt)}
 
 
 def events_of(session: Session, loan_id: int) -> list[LoanEvent]:

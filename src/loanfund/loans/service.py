@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -23,7 +24,7 @@ from loanfund.core.money import to_fen, yuan_str
 from loanfund.enterprises import repository as enterprise_repo
 from loanfund.enterprises.models import Enterprise
 from loanfund.loans import repository
-from loanfund.loans.models import Loan, LoanEvent
+from loanfund.loans.models import Loan, LoanEvent, LoanFields
 from loanfund.loans.state import (
     OPEN_FOR_BANK_EVENTS,
     Event,
@@ -58,20 +59,44 @@ class Lookups:
     max_lines: dict[date, int] = field(default_factory=dict)
     closed: dict[int, date | None] = field(default_factory=dict)
     locked: set[int] = field(default_factory=set)
+    _today: date | None = None
+    _rules: rates.RuleTables | None = None
+
+    @property
+    def today(self) -> date:
+        """The business date, read once per request."""
+        if self._today is None:
+            self._today = business_today(self.settings)
+        return self._today
 
     def enterprise(self, credit_code: str) -> Enterprise | None:
         if credit_code not in self.enterprises:
             self.enterprises[credit_code] = enterprise_repo.by_code(self.session, credit_code)
         return self.enterprises[credit_code]
 
+    def prefetch_enterprises(self, credit_codes: Iterable[str]) -> None:
+        """Load many enterprises in one query (unknown codes are remembered as unknown)."""
+        wanted = set(credit_codes) - self.enterprises.keys()
+        if not wanted:
+            return
+        found = enterprise_repo.by_codes(self.session, wanted)
+        for code in wanted:
+            self.enterprises[code] = found.get(code)
+
+    @property
+    def rules(self) -> rates.RuleTables:
+        if self._rules is None:
+            self._rules = rates.RuleTables(self.session, self.settings)
+        return self._rules
+
     def max_rate(self, day: date) -> Decimal:
         if day not in self.max_rates:
-            self.max_rates[day] = rates.max_rate_on(self.session, self.settings, day)
+            self.max_rates[day] = self.rules.max_rate_on(day)
         return self.max_rates[day]
 
     def max_line(self, day: date) -> int:
         if day not in self.max_lines:
-            self.max_lines[day] = max(rates.credit_line_table_on(self.session, day).values())
+            self.max_lines[day] = max(self.rules.credit_line_table_on(day).values())
         return self.max_lines[day]
 
     def lock(self, loan: Loan) -> None:
@@ -106,26 +131,25 @@ _LOAN_FIELDS = [
 ]
 
 
-def _loan_view(loan: Loan) -> dict[str, Any]:
+def loan_view(loan: LoanFields) -> dict[str, Any]:
+    """The loan fields an event's audit record shows before and after."""
     return {f: getattr(loan, f) for f in _LOAN_FIELDS}
 
 
-def register_contract(
-    session: Session,
-    settings: Settings,
-    actor: Actor,
+def check_contract(
+    lk: Lookups,
     bank: Bank,
     *,
-    bank_loan_ref: str,
     credit_code: str,
     amount: Decimal,
     annual_rate_pct: Decimal,
     start_date: date,
     maturity_date: date,
-    application_no: str | None = None,
-    lookups: Lookups | None = None,
-) -> Loan:
-    lk = lookups or Lookups(session, settings)
+) -> tuple[Enterprise, int]:
+    """The rules a contract must meet on its own: an active bank, a registered tech enterprise, the
+    term, the rate cap and the credit line in force on its start date. Returns the enterprise and the
+    amount in fen."""
+    settings = lk.settings
     if bank.status is not BankStatus.active:
         raise Conflict(f"Bank {bank.code} is suspended and cannot register loans", code="bank_suspended")
     ent = lk.enterprise(credit_code)
@@ -158,59 +182,144 @@ def register_contract(
             f"The amount exceeds the highest credit line ({yuan_str(line)})",
             "amount",
         )
-    application = None
-    if application_no is not None:
-        application = application_service.get_approved_for_bank(session, bank.id, application_no)
-        _check_against_approval(application, ent, amount_fen, annual_rate_pct, start_date, maturity_date)
-    existing = repository.by_ref(session, bank.id, bank_loan_ref)
-    if existing is not None:
-        raise Conflict(
-            f"Loan {bank_loan_ref} is already registered",
-            code="bank_loan_ref_taken",
-            details={"loan_id": existing.id},
+    return ent, amount_fen
+
+
+def approved_application(
+    session: Session,
+    bank: Bank,
+    application_no: str,
+    ent: Enterprise,
+    amount_fen: int,
+    annual_rate_pct: Decimal,
+    start_date: date,
+    maturity_date: date,
+) -> Application:
+    """The approved application a contract comes from (locked), and the contract within its approval."""
+    application = application_service.get_approved_for_bank(session, bank.id, application_no)
+    _check_against_approval(application, ent, amount_fen, annual_rate_pct, start_date, maturity_date)
+    return application
+
+
+def ref_taken(bank_loan_ref: str, details: dict[str, Any]) -> Conflict:
+    return Conflict(
+        f"Loan {bank_loan_ref} is already registered", code="bank_loan_ref_taken", details=details
+    )
+
+
+def quota_exceeded() -> Conflict:
+    return Conflict("The contract would exceed the bank's lending quota", code="bank_quota_exceeded")
+
+
+def committed_fen(session: Session, bank_id: int) -> int:
+    """What counts against a bank's lending quota: contract amount less principal repaid, open loans."""
+    committed = session.scalar(
+        select(func.coalesce(func.sum(Loan.contract_amount_fen - Loan.principal_repaid_fen), 0)).where(
+            Loan.bank_id == bank_id, Loan.state.in_(list(OPEN_FOR_BANK_EVENTS))
         )
-    if bank.lending_quota_fen is not None:
-        committed = session.scalar(
-            select(func.coalesce(func.sum(Loan.contract_amount_fen - Loan.principal_repaid_fen), 0)).where(
-                Loan.bank_id == bank.id, Loan.state.in_(list(OPEN_FOR_BANK_EVENTS))
-            )
-        )
-        if int(committed or 0) + amount_fen > bank.lending_quota_fen:
-            raise Conflict("The contract would exceed the bank's lending quota", code="bank_quota_exceeded")
-    loan = Loan(
-        bank_id=bank.id,
-        enterprise_id=ent.id,
-        industry=ent.industry,
-        grade=(application.grade if application is not None else None) or "U",
-        bank_loan_ref=bank_loan_ref,
-        contract_amount_fen=amount_fen,
+    )
+    return int(committed or 0)
+
+
+def quota_part(loan: LoanFields) -> int:
+    """A loan's part in `committed_fen`."""
+    if loan.state in OPEN_FOR_BANK_EVENTS:
+        return loan.contract_amount_fen - loan.principal_repaid_fen
+    return 0
+
+
+def new_loan_values(
+    bank: Bank,
+    ent: Enterprise,
+    application: Application | None,
+    *,
+    bank_loan_ref: str,
+    amount_fen: int,
+    annual_rate_pct: Decimal,
+    start_date: date,
+    maturity_date: date,
+) -> dict[str, Any]:
+    """The fields of a new loan from a checked contract (its snapshot: approved, nothing drawn)."""
+    return {
+        "bank_id": bank.id,
+        "enterprise_id": ent.id,
+        "application_id": application.id if application is not None else None,
+        "industry": ent.industry,
+        "grade": (application.grade if application is not None else None) or "U",
+        "bank_loan_ref": bank_loan_ref,
+        "contract_amount_fen": amount_fen,
+        "annual_rate_pct": annual_rate_pct,
+        "start_date": start_date,
+        "maturity_date": maturity_date,
+    }
+
+
+def contract_audit(loan: LoanFields, credit_code: str) -> dict[str, Any]:
+    return {
+        "bank_loan_ref": loan.bank_loan_ref,
+        "credit_code": credit_code,
+        "amount": yuan_str(loan.contract_amount_fen),
+        "annual_rate_pct": loan.annual_rate_pct,
+        "start_date": loan.start_date,
+        "maturity_date": loan.maturity_date,
+        "state": loan.state,
+    }
+
+
+def register_contract(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    bank: Bank,
+    *,
+    bank_loan_ref: str,
+    credit_code: str,
+    amount: Decimal,
+    annual_rate_pct: Decimal,
+    start_date: date,
+    maturity_date: date,
+    application_no: str | None = None,
+    lookups: Lookups | None = None,
+) -> Loan:
+    lk = lookups or Lookups(session, settings)
+    ent, amount_fen = check_contract(
+        lk,
+        bank,
+        credit_code=credit_code,
+        amount=amount,
         annual_rate_pct=annual_rate_pct,
         start_date=start_date,
         maturity_date=maturity_date,
     )
+    application = None
+    if application_no is not None:
+        application = approved_application(
+            session, bank, application_no, ent, amount_fen, annual_rate_pct, start_date, maturity_date
+        )
+    existing = repository.by_ref(session, bank.id, bank_loan_ref)
+    if existing is not None:
+        raise ref_taken(bank_loan_ref, {"loan_id": existing.id})
+    if bank.lending_quota_fen is not None:
+        if committed_fen(session, bank.id) + amount_fen > bank.lending_quota_fen:
+            raise quota_exceeded()
+    loan = Loan(
+        **new_loan_values(
+            bank,
+            ent,
+            application,
+            bank_loan_ref=bank_loan_ref,
+            amount_fen=amount_fen,
+            annual_rate_pct=annual_rate_pct,
+            start_date=start_date,
+            maturity_date=maturity_date,
+        )
+    )
     loan.set_snapshot(Snapshot())
-    if application is not None:
-        loan.application_id = application.id
     session.add(loan)
     session.flush()
     if application is not None:
         application_service.mark_lent(session, actor, application, loan.id)
-    record(
-        session,
-        actor,
-        "loan.create",
-        "loan",
-        loan.id,
-        after={
-            "bank_loan_ref": bank_loan_ref,
-            "credit_code": credit_code,
-            "amount": yuan_str(amount_fen),
-            "annual_rate_pct": annual_rate_pct,
-            "start_date": start_date,
-            "maturity_date": maturity_date,
-            "state": loan.state,
-        },
-    )
+    record(session, actor, "loan.create", "loan", loan.id, after=contract_audit(loan, credit_code))
     return loan
 
 
@@ -244,6 +353,69 @@ def _check_against_approval(
         )
 
 
+def check_event_date(lk: Lookups, bank_id: int, event: Event) -> None:
+    """Not in the future, and not in a month the bank's status report has closed."""
+    if event.event_date > lk.today:
+        raise _field_error("event_in_future", f"{event.event_date} is in the future", "date")
+    closed = lk.closed_through(bank_id)
+    if closed is not None and event.event_date <= closed:
+        raise Conflict(
+            f"The reporting month up to {closed} is closed by the bank's status report",
+            code="reporting_month_closed",
+            details=[{"field": "date", "message": f"must be after {closed}"}],
+        )
+
+
+def event_ref_taken(bank_event_ref: str, details: dict[str, Any]) -> Conflict:
+    return Conflict(
+        f"Event {bank_event_ref} is already recorded", code="bank_event_ref_taken", details=details
+    )
+
+
+def plan_event(
+    loan: LoanFields, event: Event, npl_days: int, history: Callable[[], list[Event]]
+) -> tuple[Snapshot, list[portfolio.Delta]]:
+    """The loan after `event` and the aggregate deltas it causes, without changing anything.
+
+    An event dated on or after the loan's last one is applied to its snapshot; a backdated one replays
+    every event in date order (`history()` gives the loan's events so far, in posting order), so that
+    the result is as if the events had been posted in date order."""
+    try:
+        if loan.state not in OPEN_FOR_BANK_EVENTS:
+            raise LoanRuleError(
+                "loan_state_invalid",
+                f"The loan is {loan.state.value}; it takes no more bank events",
+                conflict=True,
+            )
+        if loan.last_event_date is None or event.event_date >= loan.last_event_date:
+            before = loan.snapshot
+            snap = apply(before, loan.contract, event, npl_days)
+            return snap, [portfolio.snapshot_delta(event.event_date, before, snap, event)]
+        past = history()
+        snap = replay(loan.contract, [*past, event], npl_days)
+        check_transition(loan.state, snap.state)
+    except LoanRuleError as exc:
+        raise _rule_error(exc) from exc
+    # the loan's part in the aggregates is taken out and put back as the replay has it
+    deltas = [d.negated() for d in portfolio.history_deltas(loan.contract, past, npl_days)]
+    deltas += portfolio.history_deltas(loan.contract, [*past, event], npl_days)
+    return snap, deltas
+
+
+def event_row(loan: LoanFields, event: Event, bank_event_ref: str, source: str) -> dict[str, Any]:
+    """The `loan_events` row of an accepted event (its loan may not have an id yet)."""
+    return {
+        "bank_id": loan.bank_id,
+        "bank_event_ref": bank_event_ref,
+        "kind": event.kind,
+        "event_date": event.event_date,
+        "principal_fen": event.principal_fen,
+        "interest_fen": event.interest_fen,
+        "days_past_due": event.days_past_due if event.kind is EventKind.delinquency else None,
+        "source": source,
+    }
+
+
 def post_event(
     session: Session,
     settings: Settings,
@@ -256,61 +428,26 @@ def post_event(
     lookups: Lookups | None = None,
 ) -> LoanEvent:
     lk = lookups or Lookups(session, settings)
-    if event.event_date > business_today(settings):
-        raise _field_error("event_in_future", f"{event.event_date} is in the future", "date")
-    closed = lk.closed_through(loan.bank_id)
-    if closed is not None and event.event_date <= closed:
-        raise Conflict(
-            f"The reporting month up to {closed} is closed by the bank's status report",
-            code="reporting_month_closed",
-            details=[{"field": "date", "message": f"must be after {closed}"}],
-        )
+    check_event_date(lk, loan.bank_id, event)
     existing = repository.event_by_ref(session, loan.bank_id, bank_event_ref)
     if existing is not None:
-        raise Conflict(
-            f"Event {bank_event_ref} is already recorded",
-            code="bank_event_ref_taken",
-            details={"event_id": existing.id, "loan_id": existing.loan_id},
-        )
+        raise event_ref_taken(bank_event_ref, {"event_id": existing.id, "loan_id": existing.loan_id})
     lk.lock(loan)
-    try:
-        if loan.state not in OPEN_FOR_BANK_EVENTS:
-            raise LoanRuleError(
-                "loan_state_invalid",
-                f"The loan is {loan.state.value}; it takes no more bank events",
-                conflict=True,
-            )
-        if loan.last_event_date is None or event.event_date >= loan.last_event_date:
-            snap = apply(loan.snapshot, loan.contract, event, settings.npl_days)
-            deltas = [portfolio.snapshot_delta(event.event_date, loan.snapshot, snap, event)]
-        else:  # backdated: replay every event in date order, so the result is as if posted in order
-            history = [_as_event(e) for e in repository.events_of(session, loan.id)]
-            snap = replay(loan.contract, [*history, event], settings.npl_days)
-            check_transition(loan.state, snap.state)
-            # the loan's part in the aggregates is taken out and put back as the replay has it
-            deltas = [
-                d.negated() for d in portfolio.history_deltas(loan.contract, history, settings.npl_days)
-            ]
-            deltas += portfolio.history_deltas(loan.contract, [*history, event], settings.npl_days)
-    except LoanRuleError as exc:
-        raise _rule_error(exc) from exc
-    row = LoanEvent(
-        loan_id=loan.id,
-        bank_id=loan.bank_id,
-        bank_event_ref=bank_event_ref,
-        kind=event.kind,
-        event_date=event.event_date,
-        principal_fen=event.principal_fen,
-        interest_fen=event.interest_fen,
-        days_past_due=event.days_past_due if event.kind is EventKind.delinquency else None,
-        source=source,
+    snap, deltas = plan_event(
+        loan,
+        event,
+        settings.npl_days,
+        lambda: stored_events(session, loan.id),
     )
+    row = LoanEvent(loan_id=loan.id, **event_row(loan, event, bank_event_ref, source))
     session.add(row)
-    before = _loan_view(loan)
+    before = loan_view(loan)
     loan.set_snapshot(snap)
-    portfolio.apply_deltas(session, portfolio.key_of(loan), deltas)
+    changes = portfolio.Changes()
+    changes.add(portfolio.key_of(loan), deltas)
     if event.kind is EventKind.disbursement:
-        portfolio.note_borrowing(session, loan.enterprise_id, loan.bank_id, event.event_date)
+        changes.borrowed(loan.enterprise_id, loan.bank_id, event.event_date)
+    changes.write(session)
     session.flush()
     record(
         session,
@@ -319,9 +456,14 @@ def post_event(
         "loan",
         loan.id,
         before=before,
-        after={**_loan_view(loan), "event_id": row.id, "bank_event_ref": bank_event_ref},
+        after={**loan_view(loan), "event_id": row.id, "bank_event_ref": bank_event_ref},
     )
     return row
+
+
+def stored_events(session: Session, loan_id: int) -> list[Event]:
+    """A loan's stored events in posting order."""
+    return [_as_event(e) for e in repository.events_of(session, loan_id)]
 
 
 def _as_event(e: LoanEvent) -> Event:
@@ -344,7 +486,7 @@ def transition(
         check_transition(loan.state, new_state)
     except LoanRuleError as exc:
         raise _rule_error(exc) from exc
-    before = _loan_view(loan)
+    before = loan_view(loan)
     old = loan.snapshot
     loan.state = new_state
     if new_state is LoanState.compensated:
@@ -362,7 +504,7 @@ def transition(
         "loan",
         loan.id,
         before=before,
-        after=_loan_view(loan),
+        after=loan_view(loan),
         reason=reason,
     )
     return loan
@@ -375,8 +517,12 @@ def get_for_bank(session: Session, bank_id: int, loan_id: int) -> Loan:
     return loan
 
 
+def loan_unknown(bank_loan_ref: str) -> InvalidInput:
+    return _field_error("loan_unknown", f"No loan {bank_loan_ref} of this bank", "bank_loan_ref")
+
+
 def get_by_ref_for_bank(session: Session, bank_id: int, bank_loan_ref: str) -> Loan:
     loan = repository.by_ref(session, bank_id, bank_loan_ref)
     if loan is None:
-        raise _field_error("loan_unknown", f"No loan {bank_loan_ref} of this bank", "bank_loan_ref")
+        raise loan_unknown(bank_loan_ref)
     return loan

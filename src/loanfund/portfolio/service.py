@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from loanfund.core import bulk
 from loanfund.loans.state import Contract, Event, EventKind, LoanState, Snapshot, apply
 from loanfund.portfolio.models import (
     BorrowerYear,
@@ -99,85 +99,145 @@ def key_of(loan: Any) -> LoanKey:
     return LoanKey(loan.bank_id, loan.industry, loan.grade)
 
 
-def _upsert(session: Session, table: Table, keys: dict[str, Any], figures: dict[str, int]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = {**keys, **{f: figures.get(f, 0) for f in FIGURES}}
-    stmt = insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={f: table.c[f] + stmt.excluded[f] for f in FIGURES if figures.get(f)},
+def _add(acc: dict[str, int], figures: dict[str, int]) -> None:
+    for k, v in figures.items():
+        acc[k] = acc.get(k, 0) + v
+
+
+@dataclass
+class Changes:
+    """The aggregate changes of one transaction, collected and then written once per row.
+
+    Writes go in key order, so that concurrent transactions touching the same rows lock them in the
+    same order; a batch of thousands of events costs a few statements, not a few per event."""
+
+    daily: dict[tuple[int, date], dict[str, int]] = field(default_factory=dict)
+    monthly: dict[tuple[int, str, str, date], dict[str, int]] = field(default_factory=dict)
+    borrowings: set[tuple[int, int, int]] = field(default_factory=set)  # enterprise, bank, year
+
+    def add(self, key: LoanKey, deltas: Iterable[Delta]) -> None:
+        for d in deltas:
+            if not d.figures:
+                continue
+            _add(self.daily.setdefault((key.bank_id, d.day), {}), d.figures)
+            month = (key.bank_id, key.industry, key.grade, d.day.replace(day=1))
+            _add(self.monthly.setdefault(month, {}), d.figures)
+
+    def borrowed(self, enterprise_id: int, bank_id: int, day: date) -> None:
+        """An enterprise received a disbursement: it counts as served that year and, if it is the first
+        time, as a first-time borrower (programme-wide and for the bank)."""
+        self.borrowings.add((enterprise_id, bank_id, day.year))
+
+    def write(self, session: Session) -> None:
+        _upsert_many(
+            session,
+            _table(PortfolioDaily),
+            ("bank_id", "day"),
+            [(k, f) for k, f in sorted(self.daily.items()) if any(f.values())],
+        )
+        _upsert_many(
+            session,
+            _table(PortfolioMonthly),
+            ("bank_id", "industry", "grade", "month"),
+            [(k, f) for k, f in sorted(self.monthly.items()) if any(f.values())],
+        )
+        if self.borrowings:
+            _write_borrowings(session, self.borrowings)
+        self.daily, self.monthly, self.borrowings = {}, {}, set()
+
+
+def _upsert_many(
+    session: Session, table: Table, keys: tuple[str, ...], rows: list[tuple[tuple[Any, ...], dict[str, int]]]
+) -> None:
+    """Add each row's figures to the stored row with its key (created at zero if absent)."""
+    bulk.upsert_add(
+        session,
+        table,
+        keys,
+        FIGURES,
+        [
+            {**dict(zip(keys, key, strict=True)), **{f: figures.get(f, 0) for f in FIGURES}}
+            for key, figures in rows
+        ],
     )
-    session.execute(stmt)
+
+
+def _write_borrowings(session: Session, borrowings: set[tuple[int, int, int]]) -> None:
+    # (enterprise, bank or 0) → the earliest year it borrowed in this transaction
+    years: set[tuple[int, int, int]] = set()
+    first: dict[tuple[int, int], int] = {}
+    for enterprise_id, bank_id, year in borrowings:
+        for b in (bank_id, 0):
+            years.add((enterprise_id, b, year))
+            first[(enterprise_id, b)] = min(year, first.get((enterprise_id, b), year))
+    counts: dict[tuple[int, int], dict[str, int]] = {}  # (bank, year) → served, first_time
+
+    def count(bank_id: int, year: int, served: int = 0, first_time: int = 0) -> None:
+        c = counts.setdefault((bank_id, year), {"served": 0, "first_time": 0})
+        c["served"] += served
+        c["first_time"] += first_time
+
+    new_years = bulk.insert_returning(
+        session,
+        _table(BorrowerYear),
+        [{"enterprise_id": e, "bank_id": b, "year": y} for e, b, y in sorted(years)],
+        ("bank_id", "year"),
+    )
+    for bank_id, year in new_years:
+        count(bank_id, year, served=1)
+    pairs = sorted(first)
+    fresh = set(
+        bulk.insert_returning(
+            session,
+            _table(FirstBorrowing),
+            [{"enterprise_id": e, "bank_id": b, "first_year": first[(e, b)]} for e, b in pairs],
+            ("enterprise_id", "bank_id"),
+        )
+    )
+    for e, b in fresh:
+        count(b, first[(e, b)], first_time=1)
+    older = [p for p in pairs if p not in fresh]
+    for i in range(0, len(older), 500):
+        stored = session.scalars(
+            select(FirstBorrowing)
+            .where(tuple_(FirstBorrowing.enterprise_id, FirstBorrowing.bank_id).in_(older[i : i + 500]))
+            .order_by(FirstBorrowing.enterprise_id, FirstBorrowing.bank_id)
+            .with_for_update()
+        )
+        for row in stored:
+            year = first[(row.enterprise_id, row.bank_id)]
+            if year < row.first_year:
+                count(row.bank_id, row.first_year, first_time=-1)
+                row.first_year = year
+                count(row.bank_id, year, first_time=1)
+    bulk.upsert_add(
+        session,
+        _table(YearCounter),
+        ("bank_id", "year"),
+        ("served", "first_time"),
+        [
+            {"bank_id": b, "year": y, **c}
+            for (b, y), c in sorted(counts.items())
+            if c["served"] or c["first_time"]
+        ],
+    )
+
+
+def _table(model: type) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 def apply_deltas(session: Session, key: LoanKey, deltas: Iterable[Delta]) -> None:
-    by_day: dict[date, dict[str, int]] = {}
-    for d in deltas:
-        acc = by_day.setdefault(d.day, {})
-        for k, v in d.figures.items():
-            acc[k] = acc.get(k, 0) + v
-    by_month: dict[date, dict[str, int]] = {}
-    for day, figs in by_day.items():
-        acc = by_month.setdefault(day.replace(day=1), {})
-        for k, v in figs.items():
-            acc[k] = acc.get(k, 0) + v
-    daily: Table = PortfolioDaily.__table__  # type: ignore[assignment]
-    monthly: Table = PortfolioMonthly.__table__  # type: ignore[assignment]
-    for day, figs in sorted(by_day.items()):
-        if any(figs.values()):
-            _upsert(session, daily, {"bank_id": key.bank_id, "day": day}, figs)
-    for month, figs in sorted(by_month.items()):
-        if any(figs.values()):
-            _upsert(
-                session,
-                monthly,
-                {"bank_id": key.bank_id, "industry": key.industry, "grade": key.grade, "month": month},
-                figs,
-            )
+    changes = Changes()
+    changes.add(key, deltas)
+    changes.write(session)
 
 
 def note_borrowing(session: Session, enterprise_id: int, bank_id: int, day: date) -> None:
-    """An enterprise received a disbursement: count it as served that year and, if it is the first time,
-    as a first-time borrower (programme-wide and for the bank)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    year = day.year
-    for b in (bank_id, 0):
-        res = session.execute(
-            insert(BorrowerYear)
-            .values(enterprise_id=enterprise_id, bank_id=b, year=year)
-            .on_conflict_do_nothing()
-        )
-        if getattr(res, "rowcount", 0):
-            _count(session, b, year, served=1)
-        first = session.scalar(
-            select(FirstBorrowing)
-            .where(FirstBorrowing.enterprise_id == enterprise_id, FirstBorrowing.bank_id == b)
-            .with_for_update()
-        )
-        if first is None:
-            session.add(FirstBorrowing(enterprise_id=enterprise_id, bank_id=b, first_year=year))
-            session.flush()
-            _count(session, b, year, first_time=1)
-        elif year < first.first_year:
-            _count(session, b, first.first_year, first_time=-1)
-            first.first_year = year
-            _count(session, b, year, first_time=1)
-
-
-def _count(session: Session, bank_id: int, year: int, served: int = 0, first_time: int = 0) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(YearCounter).values(bank_id=bank_id, year=year, served=served, first_time=first_time)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["bank_id", "year"],
-        set_={
-            "served": YearCounter.served + stmt.excluded.served,
-            "first_time": YearCounter.first_time + stmt.excluded.first_time,
-        },
-    )
-    session.execute(stmt)
+    changes = Changes()
+    changes.borrowed(enterprise_id, bank_id, day)
+    changes.write(session)
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -248,6 +308,7 @@ def rebuild(session: Session, npl_days: int) -> None:
     from loanfund.loans.models import Loan, LoanEvent
 
     clear_all(session)
+    changes = Changes()
     events_by_loan: dict[int, list[LoanEvent]] = {}
     for ev in session.scalars(select(LoanEvent).order_by(LoanEvent.id)):
         events_by_loan.setdefault(ev.loan_id, []).append(ev)
@@ -256,10 +317,11 @@ def rebuild(session: Session, npl_days: int) -> None:
         as_events = [
             Event(e.kind, e.event_date, e.principal_fen, e.interest_fen, e.days_past_due or 0) for e in evs
         ]
-        apply_deltas(session, key_of(loan), loan_deltas(loan, as_events, npl_days))
+        changes.add(key_of(loan), loan_deltas(loan, as_events, npl_days))
         for e in evs:
             if e.kind is EventKind.disbursement:
-                note_borrowing(session, loan.enterprise_id, loan.bank_id, e.event_date)
+                changes.borrowed(loan.enterprise_id, loan.bank_id, e.event_date)
+    changes.write(session)
     session.flush()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from datetime import date
 from decimal import Decimal
 
@@ -17,12 +18,20 @@ from loanfund.rates.models import CreditLine, LprRate
 GRADES = ("A", "B", "C", "D", "E")
 
 
+def _no_rate(day: date) -> InvalidInput:
+    return InvalidInput(f"No LPR or benchmark rate is in force on {day}", code="no_rate_in_force")
+
+
+def _no_lines(day: date) -> InvalidInput:
+    return InvalidInput(f"No credit-line table is in force on {day}", code="no_credit_line_table")
+
+
 def lpr_on(session: Session, day: date) -> LprRate:
     row = session.scalar(
         select(LprRate).where(LprRate.effective_date <= day).order_by(LprRate.effective_date.desc()).limit(1)
     )
     if row is None:
-        raise InvalidInput(f"No LPR or benchmark rate is in force on {day}", code="no_rate_in_force")
+        raise _no_rate(day)
     return row
 
 
@@ -63,7 +72,7 @@ def credit_line_table_on(session: Session, day: date) -> dict[str, int]:
         .limit(1)
     )
     if effective is None:
-        raise InvalidInput(f"No credit-line table is in force on {day}", code="no_credit_line_table")
+        raise _no_lines(day)
     rows = session.scalars(select(CreditLine).where(CreditLine.effective_date == effective))
     return {r.grade: r.line_fen for r in rows}
 
@@ -102,3 +111,29 @@ def list_credit_line_tables(session: Session) -> dict[date, dict[str, int]]:
     for r in session.scalars(select(CreditLine).order_by(CreditLine.effective_date, CreditLine.grade)):
         out.setdefault(r.effective_date, {})[r.grade] = r.line_fen
     return out
+
+
+class RuleTables:
+    """Both dated tables read once (they are small), for answering many dates in one request with the
+    same results as `max_rate_on` and `credit_line_table_on`."""
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        lpr = list_lpr(session)
+        self._lpr_dates = [r.effective_date for r in lpr]
+        self._lpr = [r.rate_pct for r in lpr]
+        self._cap = Decimal(settings.rate_cap_bp) / 100
+        lines = list_credit_line_tables(session)
+        self._line_dates = sorted(lines)
+        self._lines = [lines[d] for d in self._line_dates]
+
+    def max_rate_on(self, day: date) -> Decimal:
+        i = bisect.bisect_right(self._lpr_dates, day) - 1
+        if i < 0:
+            raise _no_rate(day)
+        return self._lpr[i] + self._cap
+
+    def credit_line_table_on(self, day: date) -> dict[str, int]:
+        i = bisect.bisect_right(self._line_dates, day) - 1
+        if i < 0:
+            raise _no_lines(day)
+        return self._lines[i]

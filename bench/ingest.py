@@ -1,0 +1,274 @@
+"""Bulk ingest: loan contracts and events through the real HTTP API versus plain psycopg `executemany`.
+
+    python -m bench.ingest                     # quick: 10,000 contracts + 20,000 events
+    BENCH_PROFILE=full python -m bench.ingest  # 100,000 contracts + 200,000 events
+
+API: `loanfund serve --workers 1` (uvicorn) on a fresh migrated PostgreSQL database; one client posts
+`POST /api/v1/loans/batch` in batches of 1,000 items, each with its own `Idempotency-Key`: first the
+contracts, then a disbursement for every loan, then a repayment or delinquency report for every loan.
+Each batch is validated item by item, applied all-or-nothing, audited per item, kept in the portfolio
+aggregates and stored for idempotent replay, in one transaction.
+
+Raw: the same loan and event rows inserted into another fresh database with the same tables and
+indexes by psycopg `executemany`, 1,000 rows per transaction (loans with `RETURNING id`, which the events
+need) — no validation, no audit, no aggregates, no idempotency, no HTTP.
+
+Bar: API rows/s ≥ 0.4 × raw rows/s. Also: the server's peak RSS during the API run ≤ 250 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import create_engine
+
+from bench import common
+from bench.generate import credit_code, make_registry
+from loanfund.core.config import Settings
+
+BATCH = 1_000
+BAR_RATIO = 0.4
+BAR_RSS_MIB = 250
+
+
+@dataclass(frozen=True)
+class Contract:
+    ref: str
+    credit_code: str
+    amount_yuan: int
+    rate: str
+    start: date
+    maturity: date
+
+
+def plan(n: int, codes: list[str], seed: int = 6) -> tuple[list[Contract], list[list[dict[str, Any]]]]:
+    """`n` contracts and 2n events: a disbursement for each, then a repayment (most), a delinquency
+    report (some) or a full repayment (a few)."""
+    rng = random.Random(seed)
+    contracts = []
+    for i in range(n):
+        start = date(2025, 1, 2) + timedelta(days=rng.randint(0, 150))
+        contracts.append(
+            Contract(
+                ref=f"ING-{i:07d}",
+                credit_code=codes[rng.randrange(len(codes))],
+                amount_yuan=rng.choice((200_000, 500_000, 800_000, 1_000_000, 2_000_000)),
+                rate=rng.choice(("3.10", "3.60", "4.10", "4.45")),
+                start=start,
+                maturity=start + timedelta(days=360),
+            )
+        )
+    disbursements = [
+        {
+            "type": "disbursement",
+            "bank_loan_ref": c.ref,
+            "bank_event_ref": f"{c.ref}-d",
+            "date": (c.start + timedelta(days=2)).isoformat(),
+            "amount": f"{c.amount_yuan}.00",
+        }
+        for c in contracts
+    ]
+    later: list[dict[str, Any]] = []
+    for c in contracts:
+        day = (c.start + timedelta(days=rng.randint(60, 180))).isoformat()
+        u = rng.random()
+        if u < 0.10:
+            later.append(
+                {
+                    "type": "delinquency",
+                    "bank_loan_ref": c.ref,
+                    "bank_event_ref": f"{c.ref}-q",
+                    "date": day,
+                    "days_past_due": rng.randint(5, 40),
+                }
+            )
+        else:
+            principal = c.amount_yuan if u > 0.95 else c.amount_yuan // 10 * rng.randint(0, 3)
+            later.append(
+                {
+                    "type": "repayment",
+                    "bank_loan_ref": c.ref,
+                    "bank_event_ref": f"{c.ref}-r",
+                    "date": day,
+                    "principal": f"{principal}.00",
+                    "interest": f"{c.amount_yuan * 3 // 100 // 4}.00",
+                }
+            )
+    return contracts, [disbursements, later]
+
+
+def contract_item(c: Contract) -> dict[str, Any]:
+    return {
+        "type": "contract",
+        "bank_loan_ref": c.ref,
+        "credit_code": c.credit_code,
+        "amount": f"{c.amount_yuan}.00",
+        "annual_rate_pct": c.rate,
+        "start_date": c.start.isoformat(),
+        "maturity_date": c.maturity.isoformat(),
+    }
+
+
+def chunks(items: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# --- through the API ------------------------------------------------------------------------------------
+
+
+def run_api(n: int) -> dict[str, Any]:
+    with common.fresh_database("ingest_api") as url:
+        settings = Settings(database_url=url)
+        engine = create_engine(url)
+        registry = make_registry(engine, settings, 2_000, random.Random(1))
+        engine.dispose()
+        codes = [credit_code(i) for i in range(1, 2_001)]
+        contracts, event_phases = plan(n, codes)
+        key = registry.keys[next(k for k in registry.keys if k.startswith("bank "))]
+        phases = [
+            ("contracts", [contract_item(c) for c in contracts]),
+            *zip(("disbursements", "later"), event_phases, strict=True),
+        ]
+        bodies = [
+            (name, json.dumps({"items": batch}).encode()) for name, items in phases for batch in chunks(items)
+        ]
+        per_phase: dict[str, float] = {}
+        with common.Server(url) as server, httpx.Client(base_url=server.base_url, timeout=600) as client:
+            rss_start = server.memory_mib()["VmRSS"]
+            t_all = time.perf_counter()
+            for i, (name, body) in enumerate(bodies):
+                t0 = time.perf_counter()
+                r = client.post(
+                    "/api/v1/loans/batch",
+                    content=body,
+                    headers={
+                        "Authorization": f"Bearer {key}",
+                        "Content-Type": "application/json",
+                        "Idempotency-Key": f"ingest-{i}",
+                    },
+                )
+                if r.status_code != 200:
+                    raise SystemExit(f"batch {i} ({name}) answered {r.status_code}: {r.text[:2000]}")
+                per_phase[name] = per_phase.get(name, 0.0) + time.perf_counter() - t0
+            elapsed = time.perf_counter() - t_all
+            mem = server.memory_mib()
+    rows = n * 3
+    return {
+        "rows": rows,
+        "seconds": elapsed,
+        "rows_per_s": rows / elapsed,
+        "phase_rows_per_s": {k: n / v for k, v in per_phase.items()},
+        "rss_start_mib": rss_start,
+        "peak_rss_mib": mem["VmHWM"],
+    }
+
+
+# --- raw psycopg ----------------------------------------------------------------------------------------
+
+LOAN_SQL = (
+    "INSERT INTO loans (bank_id, enterprise_id, industry, bank_loan_ref, grade, contract_amount_fen,"
+    " annual_rate_pct, start_date, maturity_date, state, disbursed_fen, principal_repaid_fen,"
+    " interest_repaid_fen, outstanding_fen, days_past_due, created_at, updated_at)"
+    " VALUES (%s, %s, %s, %s, 'U', %s, %s, %s, %s, 'approved', 0, 0, 0, 0, 0, now(), now()) RETURNING id"
+)
+EVENT_SQL = (
+    "INSERT INTO loan_events (loan_id, bank_id, bank_event_ref, kind, event_date, principal_fen,"
+    " interest_fen, days_past_due, source, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'batch', now())"
+)
+
+
+def _fen(yuan: str) -> int:
+    whole, _, cents = yuan.partition(".")
+    return int(whole) * 100 + int((cents + "00")[:2])
+
+
+def run_raw(n: int) -> dict[str, Any]:
+    with common.fresh_database("ingest_raw") as url:
+        settings = Settings(database_url=url)
+        engine = create_engine(url)
+        registry = make_registry(engine, settings, 2_000, random.Random(1))
+        engine.dispose()
+        bank_id = registry.banks[0][0]
+        codes = [credit_code(i) for i in range(1, 2_001)]
+        contracts, event_phases = plan(n, codes)
+        with psycopg.connect(common.libpq_url(url)) as conn:
+            enterprise = {
+                code: (eid, ind)
+                for code, eid, ind in conn.execute("SELECT credit_code, id, industry FROM enterprises")
+            }
+            conn.commit()
+            ids: dict[str, int] = {}
+            t_all = time.perf_counter()
+            with conn.cursor() as cur:
+                for batch in chunks(contracts):
+                    params = [
+                        (
+                            bank_id,
+                            *enterprise[c.credit_code],
+                            c.ref,
+                            c.amount_yuan * 100,
+                            c.rate,
+                            c.start,
+                            c.maturity,
+                        )
+                        for c in batch
+                    ]
+                    cur.executemany(LOAN_SQL, params, returning=True)
+                    for c in batch:
+                        row = cur.fetchone()
+                        assert row is not None
+                        ids[c.ref] = row[0]
+                        cur.nextset()
+                    conn.commit()
+                for items in event_phases:
+                    for batch in chunks(items):
+                        cur.executemany(EVENT_SQL, [_event_params(ids, bank_id, e) for e in batch])
+                        conn.commit()
+            elapsed = time.perf_counter() - t_all
+    rows = n * 3
+    return {"rows": rows, "seconds": elapsed, "rows_per_s": rows / elapsed}
+
+
+def _event_params(ids: dict[str, int], bank_id: int, e: dict[str, Any]) -> tuple[Any, ...]:
+    kind = e["type"]
+    principal = _fen(e.get("amount") or e.get("principal") or "0")
+    interest = _fen(e.get("interest", "0"))
+    dpd = e.get("days_past_due") if kind == "delinquency" else None
+    day = date.fromisoformat(e["date"])
+    return (ids[e["bank_loan_ref"]], bank_id, e["bank_event_ref"], kind, day, principal, interest, dpd)
+
+
+def main() -> None:
+    n = common.scaled(10_000, 100_000)
+    common.header(f"ingest: {n:,} contracts + {2 * n:,} events, batches of {BATCH:,}")
+    raw = run_raw(n)
+    common.line("raw psycopg executemany", f"{raw['rows_per_s']:,.0f} rows/s ({raw['seconds']:.1f} s)")
+    api = run_api(n)
+    common.line(
+        "API (1 worker, idempotency keys)", f"{api['rows_per_s']:,.0f} rows/s ({api['seconds']:.1f} s)"
+    )
+    for phase, rate in api["phase_rows_per_s"].items():
+        common.line(f"  {phase}", f"{rate:,.0f} rows/s")
+    ratio = api["rows_per_s"] / raw["rows_per_s"]
+    common.line("ratio API / raw", f"{ratio:.2f}  (bar ≥ {BAR_RATIO})  {common.verdict(ratio >= BAR_RATIO)}")
+    peak = api["peak_rss_mib"]
+    common.line(
+        "server peak RSS during ingest",
+        f"{peak:.0f} MiB (at start {api['rss_start_mib']:.0f})  (bar ≤ {BAR_RSS_MIB})  "
+        f"{common.verdict(peak <= BAR_RSS_MIB)}",
+    )
+    common.save("ingest", {"contracts": n, "events": 2 * n, "raw": raw, "api": api, "ratio": ratio})
+
+
+if __name__ == "__main__":
+    main()
