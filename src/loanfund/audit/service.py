@@ -28,14 +28,19 @@ class Actor:
 SYSTEM = Actor(kind="system", id=None, name="system")
 
 
+_PLAIN = (str, int, bool, float, type(None))
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:  # exact types: an enum that is also a str is converted below
+        return value
+    if isinstance(value, Enum):
+        return value._value_
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
+    if isinstance(value, dict | Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
@@ -90,28 +95,28 @@ def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> Non
     without an ORM object per record)."""
     if not entries:
         return
-    at = utcnow()
-    request_id = request_id_var.get()
     table: Table = AuditRecord.__table__  # type: ignore[assignment]
     insert_rows(
         session,
         table,
         [
             {
-                "at": at,
-                "actor_kind": actor.kind,
-                "actor_id": actor.id,
-                "actor_name": actor.name,
                 "action": e.action,
                 "entity_type": e.entity_type,
                 "entity_id": str(e.entity_id),
                 "before": _jsonable(e.before) if e.before is not None else None,
                 "after": _jsonable(e.after) if e.after is not None else None,
                 "reason": e.reason,
-                "request_id": request_id,
             }
             for e in entries
         ],
+        same={
+            "at": utcnow(),
+            "actor_kind": actor.kind,
+            "actor_id": actor.id,
+            "actor_name": actor.name,
+            "request_id": request_id_var.get(),
+        },
     )
 
 

@@ -20,11 +20,12 @@ has not loaded (new rows, or rows the caller read with Core).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, insert, select, text, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Column, ColumnElement, Table, any_, bindparam, insert, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -43,17 +44,6 @@ def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | 
     return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _with_defaults(table: Table, columns: Sequence[str]) -> list[str]:
-    """The columns to write: those given, plus any with a Python-side default."""
-    given = set(columns)
-    extra = [
-        c.name
-        for c in table.columns
-        if c.name not in given and c.default is not None and (c.default.is_scalar or c.default.is_callable)
-    ]
-    return [*columns, *extra]
-
-
 def _default(column: Column[Any]) -> Any:
     default = column.default
     assert default is not None
@@ -61,18 +51,42 @@ def _default(column: Column[Any]) -> Any:
     return arg(None) if default.is_callable else arg
 
 
-def _processed(
-    table: Table, dialect: Dialect, rows: Sequence[Row], columns: Sequence[str]
-) -> Iterator[tuple[Any, ...]]:
-    """Each row as a tuple in `columns` order, bind-processed, defaults filled in."""
-    cols = [table.c[name] for name in columns]
-    procs = [_processor(c, dialect) for c in cols]
-    for row in rows:
-        out = []
-        for name, col, proc in zip(columns, cols, procs, strict=True):
-            value = row[name] if name in row else _default(col)
-            out.append(proc(value) if proc is not None and value is not None else value)
-        yield tuple(out)
+def _layout(table: Table, rows: Sequence[Row]) -> tuple[list[str], list[str], tuple[Any, ...]]:
+    """The rows' columns (all rows have the same keys), then the columns with a Python-side default that
+    the rows lack, with their default values (one value per call, e.g. one timestamp)."""
+    given = list(rows[0])
+    missing = [
+        c
+        for c in table.columns
+        if c.name not in rows[0] and c.default is not None and (c.default.is_scalar or c.default.is_callable)
+    ]
+    return given, [c.name for c in missing], tuple(_default(c) for c in missing)
+
+
+def _converter(
+    table: Table, dialect: Dialect, columns: Sequence[str]
+) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """Bind-process one row of values in `columns` order (enums to names, UTC timestamps, JSON)."""
+    procs = [(i, p) for i, c in enumerate(columns) if (p := _processor(table.c[c], dialect)) is not None]
+
+    def convert(values: Sequence[Any]) -> Sequence[Any]:
+        if not procs:
+            return values
+        out = list(values)
+        for i, proc in procs:
+            if out[i] is not None:
+                out[i] = proc(out[i])
+        return out
+
+    return convert
+
+
+def _values(rows: Sequence[Row], given: Sequence[str]) -> Callable[[Row], tuple[Any, ...]]:
+    if len(given) == 1:
+        only = given[0]
+        return lambda row: (row[only],)
+    getter = itemgetter(*given)
+    return lambda row: tuple(getter(row))
 
 
 def _next_ids(session: Session, table: Table, n: int) -> list[int]:
@@ -82,32 +96,56 @@ def _next_ids(session: Session, table: Table, n: int) -> list[int]:
 
 
 def insert_rows(
-    session: Session, table: Table, rows: Sequence[Row], *, return_ids: bool = False
+    session: Session,
+    table: Table,
+    rows: Sequence[Row],
+    *,
+    same: Mapping[str, Any] | None = None,
+    return_ids: bool = False,
 ) -> list[int]:
-    """Insert `rows` (dicts by column name, all with the same keys) in order; return their new ids in
-    the same order when `return_ids` (the table's primary key must be an `id` column)."""
+    """Insert `rows` (dicts by column name, all with the same keys) in order, each with the values in
+    `same` as well; return their new ids in the same order when `return_ids` (the table's primary key
+    must be an `id` column). Python-side defaults of the columns given nowhere are computed once."""
     if not rows:
         return []
+    same = dict(same or {})
     if not is_postgresql(session):
+        full = [{**row, **same} for row in rows] if same else list(rows)
         if return_ids:
             stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            return list(session.execute(stmt, list(rows)).scalars())
-        session.execute(insert(table), list(rows))
+            return list(session.execute(stmt, full).scalars())
+        session.execute(insert(table), full)
         return []
-    ids: list[int] = []
-    columns = list(rows[0].keys())
+    given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
+    dialect = _dialect(session)
+    # the values every row shares: bind-processed once
+    shared = {**dict(zip(defaulted, defaults, strict=True)), **same}
+    constants = tuple(_converter(table, dialect, list(shared))(tuple(shared.values())))
+    per_row = [c for c in given if c not in same]
+    columns = [*per_row, *shared]
+    ids = _next_ids(session, table, len(rows)) if return_ids else []
     if return_ids:
-        ids = _next_ids(session, table, len(rows))
-        rows = [{**row, "id": i} for row, i in zip(rows, ids, strict=True)]
-        columns = [*columns, "id"]
-    columns = _with_defaults(table, columns)
+        per_row.insert(0, "id")
+        columns.insert(0, "id")
+    convert = _converter(table, dialect, per_row)
+    values = _values(rows, [c for c in per_row if c != "id"])
     conn = session.connection().connection.driver_connection
     assert conn is not None
     quoted = ", ".join(f'"{c}"' for c in columns)
     with conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-        for values in _processed(table, _dialect(session), rows, columns):
-            copy.write_row(values)
+        if return_ids:
+            for i, row in zip(ids, rows, strict=True):
+                copy.write_row((*convert((i, *values(row))), *constants))
+        else:
+            for row in rows:
+                copy.write_row((*convert(values(row)), *constants))
     return ids
+
+
+def convert_values(
+    table: Table, dialect: Dialect, columns: Sequence[str], values: Sequence[Any]
+) -> Sequence[Any]:
+    return _converter(table, dialect, columns)(values)
 
 
 def _sql_type(column: Column[Any], dialect: Dialect) -> str:
@@ -118,8 +156,11 @@ def _arrays(
     table: Table, dialect: Dialect, rows: Sequence[Row], columns: Sequence[str]
 ) -> tuple[str, dict[str, list[Any]]]:
     """`unnest(:c0::T0[], :c1::T1[], …) AS v("a", "b", …)` and its parameters, one array per column."""
-    values = list(_processed(table, dialect, rows, columns))
-    params = {f"c{i}": [v[i] for v in values] for i in range(len(columns))}
+    params: dict[str, list[Any]] = {}
+    for i, name in enumerate(columns):
+        values = [row[name] for row in rows]
+        proc = _processor(table.c[name], dialect)
+        params[f"c{i}"] = values if proc is None else [None if v is None else proc(v) for v in values]
     arrays = ", ".join(
         f"CAST(:c{i} AS {_sql_type(table.c[name], dialect)}[])" for i, name in enumerate(columns)
     )
@@ -201,17 +242,42 @@ def upsert_add(
     )
 
 
-def locked_select(session: Session, table: Table, where: Any, order_by: Sequence[Any]) -> list[Row]:
-    """Rows of `table` matching `where`, locked (FOR UPDATE on PostgreSQL) in `order_by` order, as dicts."""
-    stmt = select(table).where(where).order_by(*order_by).with_for_update()
-    return [dict(r._mapping) for r in session.execute(stmt)]
+def one_of(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN (values)`; on PostgreSQL `column = ANY(:array)`, one parameter however many values
+    (a statement with thousands of parameters costs more to build and parse than to run)."""
+    values = list(values)
+    if is_postgresql(session):
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
+def select_matching(
+    session: Session, table: Table, keys: Sequence[str], rows: Sequence[Row], columns: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """The `columns` of the stored rows whose `keys` equal those of one of `rows` (no lock)."""
+    if not rows:
+        return []
+    cols = [table.c[c] for c in columns]
+    if not is_postgresql(session):
+        out: list[tuple[Any, ...]] = []
+        key_cols = tuple_(*(table.c[k] for k in keys))
+        for i in range(0, len(rows), 500):
+            wanted = [tuple(r[k] for k in keys) for r in rows[i : i + 500]]
+            out.extend(tuple(r) for r in session.execute(select(*cols).where(key_cols.in_(wanted))))
+        return out
+    source, params = _arrays(table, _dialect(session), rows, keys)
+    on = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
+    names = ", ".join(f't."{c}"' for c in columns)
+    sql = text(f'SELECT {names} FROM "{table.name}" AS t JOIN {source} ON {on}')
+    return [tuple(r) for r in session.execute(sql, params)]
 
 
 __all__ = [
     "insert_returning",
     "insert_rows",
     "is_postgresql",
-    "locked_select",
+    "one_of",
+    "select_matching",
     "update_rows",
     "upsert_add",
 ]

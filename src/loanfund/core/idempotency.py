@@ -50,7 +50,11 @@ class IdempotencyRecord(Base):
 
 
 def request_fingerprint(method: str, path: str, body: Any) -> str:
-    canonical = json.dumps(jsonable_encoder(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # a model dumped in JSON mode is what jsonable_encoder gives, without walking it again in Python
+    plain = (
+        body.model_dump(mode="json", by_alias=True) if isinstance(body, BaseModel) else jsonable_encoder(body)
+    )
+    canonical = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 

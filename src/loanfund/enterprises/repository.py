@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loanfund.core import bulk
 from loanfund.enterprises.models import Enterprise
 
 
@@ -13,15 +14,8 @@ def by_code(session: Session, credit_code: str) -> Enterprise | None:
 
 
 def by_codes(session: Session, credit_codes: Iterable[str]) -> dict[str, Enterprise]:
-    codes = list(credit_codes)
-    found: dict[str, Enterprise] = {}
-    for i in range(0, len(codes), 1000):
-        chunk = codes[i : i + 1000]
-        found.update(
-            (e.credit_code, e)
-            for e in session.scalars(select(Enterprise).where(Enterprise.credit_code.in_(chunk)))
-        )
-    return found
+    stmt = select(Enterprise).where(bulk.one_of(session, Enterprise.__table__.c.credit_code, credit_codes))
+    return {e.credit_code: e for e in session.scalars(stmt)}
 
 
 def existing_codes(session: Session, codes: list[str]) -> set[str]:

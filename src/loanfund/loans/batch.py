@@ -213,7 +213,7 @@ class _Batch:
             self.changes.borrowed(loan.enterprise_id, loan.bank_id, event.event_date)
         return _Done(
             loan,
-            event=service.event_row(loan, event, ref, "batch"),
+            event=service.event_row(event, ref),
             before=before,
             after=service.loan_view(loan),
         )
@@ -224,39 +224,39 @@ class _Batch:
         return stored + self.pending.get(id(loan), [])
 
     def write(self, done: list[_Done]) -> None:
-        """Write what the items did: loans, events, aggregates, audit records."""
+        """Write what the items did: loans, events, audit records, and the aggregates last (they are the
+        rows concurrent batches share, so their locks are held for the shortest time)."""
         s, now = self.session, utcnow()
-        new = [d.loan for d in done if d.loan.id is None and d.event is None]
+        new = [d.loan for d in done if d.event is None and d.loan.id is None]
         for loan, loan_id in zip(
             new, bulk.insert_rows(s, _LOANS, [n.row() for n in new], return_ids=True), strict=True
         ):
             loan.id = loan_id
         changed = {id(d.loan): d.loan for d in done if d.event is not None}
-        bulk.update_rows(s, _LOANS, [{**loan.snapshot_row(), "updated_at": now} for loan in changed.values()])
-        events = [d for d in done if d.event is not None]
-        event_ids = bulk.insert_rows(
-            s,
-            _EVENTS,
-            [{**d.event, "loan_id": d.loan.id, "created_at": now} for d in events if d.event is not None],
-            return_ids=True,
+        bulk.update_rows(s, _LOANS, [loan.snapshot_row(updated_at=now) for loan in changed.values()])
+        events = []
+        for d in done:
+            if d.event is not None:
+                d.event["loan_id"] = d.loan.id
+                events.append(d.event)
+        ids = iter(
+            bulk.insert_rows(
+                s, _EVENTS, events, same={"bank_id": self.bank.id, "source": "batch"}, return_ids=True
+            )
         )
-        self.changes.write(s)
-        ids = iter(event_ids)
         entries: list[Entry] = []
         for d in done:
             assert d.loan.id is not None
             if d.event is None:
                 assert d.credit_code is not None
-                entries.append(
-                    Entry(
-                        "loan.create", "loan", d.loan.id, after=service.contract_audit(d.loan, d.credit_code)
-                    )
-                )
+                after = service.contract_audit(d.loan, d.credit_code)
+                entries.append(Entry("loan.create", "loan", d.loan.id, after=after))
                 continue
             kind: EventKind = d.event["kind"]
             after = {**(d.after or {}), "event_id": next(ids), "bank_event_ref": d.event["bank_event_ref"]}
             entries.append(Entry(f"loan.{kind.value}", "loan", d.loan.id, before=d.before, after=after))
         record_many(s, self.actor, entries)
+        self.changes.write(s)
 
 
 _LOANS: Table = Loan.__table__  # type: ignore[assignment]

@@ -194,14 +194,15 @@ class LoanDraft:
 
     def row(self) -> dict[str, Any]:
         """The `loans` row to insert (without the id)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "id"}
+        return {c: getattr(self, c) for c in _ROW_COLUMNS}
 
-    def snapshot_row(self) -> dict[str, Any]:
-        """What to update on the stored row after its snapshot changed."""
-        return {"id": self.id, **{c: getattr(self, c) for c in SNAPSHOT_COLUMNS}}
+    def snapshot_row(self, **also: Any) -> dict[str, Any]:
+        """What to update on the stored row after its snapshot changed (and `also`)."""
+        return {"id": self.id, **{c: getattr(self, c) for c in SNAPSHOT_COLUMNS}, **also}
 
 
 DRAFT_COLUMNS = tuple(f.name for f in fields(LoanDraft))
+_ROW_COLUMNS = tuple(c for c in DRAFT_COLUMNS if c != "id")
 
 
 class LoanEvent(Base):

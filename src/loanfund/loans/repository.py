@@ -6,6 +6,7 @@ from datetime import date
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
+from loanfund.core import bulk
 from loanfund.core.auth import Principal
 from loanfund.enterprises.models import Enterprise
 from loanfund.loans.models import DRAFT_COLUMNS, Loan, LoanDraft, LoanEvent
@@ -44,7 +45,7 @@ def drafts_by_refs_locked(session: Session, bank_id: int, refs: Collection[str])
     table = Loan.__table__
     stmt = (
         select(*(table.c[c] for c in DRAFT_COLUMNS))
-        .where(table.c.bank_id == bank_id, table.c.bank_loan_ref.in_(list(refs)))
+        .where(table.c.bank_id == bank_id, bulk.one_of(session, table.c.bank_loan_ref, refs))
         .order_by(table.c.id)
         .with_for_update()
     )
@@ -71,7 +72,7 @@ def events_by_refs(session: Session, bank_id: int, refs: Collection[str]) -> dic
     if not refs:
         return {}
     stmt = select(LoanEvent.bank_event_ref, LoanEvent.id, LoanEvent.loan_id).where(
-        LoanEvent.bank_id == bank_id, LoanEvent.bank_event_ref.in_(list(refs))
+        LoanEvent.bank_id == bank_id, bulk.one_of(session, LoanEvent.__table__.c.bank_event_ref, refs)
     )
     return {ref: (event_id, loan_id) for ref, event_id, loan_id in session.execute(stmt)}
 

@@ -402,17 +402,15 @@ def plan_event(
     return snap, deltas
 
 
-def event_row(loan: LoanFields, event: Event, bank_event_ref: str, source: str) -> dict[str, Any]:
-    """The `loan_events` row of an accepted event (its loan may not have an id yet)."""
+def event_row(event: Event, bank_event_ref: str) -> dict[str, Any]:
+    """The `loan_events` fields of an accepted event, less its loan, bank and source."""
     return {
-        "bank_id": loan.bank_id,
         "bank_event_ref": bank_event_ref,
         "kind": event.kind,
         "event_date": event.event_date,
         "principal_fen": event.principal_fen,
         "interest_fen": event.interest_fen,
         "days_past_due": event.days_past_due if event.kind is EventKind.delinquency else None,
-        "source": source,
     }
 
 
@@ -439,7 +437,7 @@ def post_event(
         settings.npl_days,
         lambda: stored_events(session, loan.id),
     )
-    row = LoanEvent(loan_id=loan.id, **event_row(loan, event, bank_event_ref, source))
+    row = LoanEvent(loan_id=loan.id, bank_id=loan.bank_id, source=source, **event_row(event, bank_event_ref))
     session.add(row)
     before = loan_view(loan)
     loan.set_snapshot(snap)

@@ -196,15 +196,24 @@ def _write_borrowings(session: Session, borrowings: set[tuple[int, int, int]]) -
     )
     for e, b in fresh:
         count(b, first[(e, b)], first_time=1)
-    older = [p for p in pairs if p not in fresh]
-    for i in range(0, len(older), 500):
-        stored = session.scalars(
+    # pairs that borrowed before: does this transaction bring their first year forward? (rarely)
+    stored = bulk.select_matching(
+        session,
+        _table(FirstBorrowing),
+        ("enterprise_id", "bank_id"),
+        [{"enterprise_id": e, "bank_id": b} for e, b in pairs if (e, b) not in fresh],
+        ("enterprise_id", "bank_id", "first_year"),
+    )
+    earlier = sorted((e, b) for e, b, year in stored if first[(e, b)] < year)
+    for i in range(0, len(earlier), 500):
+        locked = session.scalars(
             select(FirstBorrowing)
-            .where(tuple_(FirstBorrowing.enterprise_id, FirstBorrowing.bank_id).in_(older[i : i + 500]))
+            .where(tuple_(FirstBorrowing.enterprise_id, FirstBorrowing.bank_id).in_(earlier[i : i + 500]))
             .order_by(FirstBorrowing.enterprise_id, FirstBorrowing.bank_id)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
-        for row in stored:
+        for row in locked:
             year = first[(row.enterprise_id, row.bank_id)]
             if year < row.first_year:
                 count(row.bank_id, row.first_year, first_time=-1)
