@@ -65,16 +65,19 @@ def authenticate(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized()
     digest = hash_secret(settings.secret_key.get_secret_value(), credentials.credentials)
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+    # the key and, for a bank's key, the bank's code in one query
+    row = session.execute(
+        select(ApiKey, Bank.code).outerjoin(Bank, Bank.id == ApiKey.bank_id).where(ApiKey.key_hash == digest)
+    ).first()
+    key, bank_code = (row[0], row[1]) if row is not None else (None, None)
     if key is None or key.revoked_at is not None or not same(key.key_hash, digest):
         raise Unauthorized("The key is unknown or revoked")
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > timedelta(seconds=settings.key_touch_interval_s):
         session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
     if key.bank_id is not None:
-        bank = session.get(Bank, key.bank_id)
-        assert bank is not None
-        return Principal(kind="bank", key_id=key.id, name=f"bank:{bank.code}", bank_id=bank.id)
+        assert bank_code is not None
+        return Principal(kind="bank", key_id=key.id, name=f"bank:{bank_code}", bank_id=key.bank_id)
     staff = session.get(Staff, key.staff_id)
     if staff is None or not staff.active:
         raise Unauthorized("The key's owner is deactivated")

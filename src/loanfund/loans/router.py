@@ -98,9 +98,12 @@ def _post_event(
     bank_event_ref: str,
 ) -> EventResult:
     assert caller.bank_id is not None
-    loan = service.get_for_bank(session, caller.bank_id, loan_id)
-    row = service.post_event(session, settings, caller.actor, loan, event, bank_event_ref=bank_event_ref)
-    return EventResult(event=EventRead.of(row), loan=_read(session, loan))
+    lk = service.Lookups(session, settings)
+    loan, credit_code = service.get_for_bank_locked(session, lk, caller.bank_id, loan_id)
+    row = service.post_event(
+        session, settings, caller.actor, loan, event, bank_event_ref=bank_event_ref, lookups=lk
+    )
+    return EventResult(event=EventRead.of(row), loan=LoanRead.of(loan, credit_code))
 
 
 @router.post(

@@ -508,6 +508,24 @@ def transition(
     return loan
 
 
+def get_for_bank_locked(session: Session, lk: Lookups, bank_id: int, loan_id: int) -> tuple[Loan, str]:
+    """The bank's loan, freshly loaded and locked for the rest of the transaction (so `post_event` with
+    the same `lk` does not lock it again), with its enterprise's credit code — one query."""
+    stmt = (
+        select(Loan, Enterprise.credit_code)
+        .join(Enterprise, Enterprise.id == Loan.enterprise_id)
+        .where(Loan.id == loan_id, Loan.bank_id == bank_id)
+        .with_for_update(of=Loan)
+        .execution_options(populate_existing=True)
+    )
+    row = session.execute(stmt).first()
+    if row is None:
+        raise NotFound("No such loan", code="loan_not_found")
+    loan, credit_code = row
+    lk.locked.add(loan.id)
+    return loan, credit_code
+
+
 def get_for_bank(session: Session, bank_id: int, loan_id: int) -> Loan:
     loan = session.scalar(select(Loan).where(Loan.id == loan_id, Loan.bank_id == bank_id))
     if loan is None:
