@@ -144,12 +144,14 @@ def note_borrowing(session: Session, enterprise_id: int, bank_id: int, day: date
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     year = day.year
     for b in (bank_id, 0):
-        res = session.execute(
+        # RETURNING tells whether the row is new: psycopg reports no rowcount (-1) for this insert
+        inserted = session.execute(
             insert(BorrowerYear)
             .values(enterprise_id=enterprise_id, bank_id=b, year=year)
             .on_conflict_do_nothing()
-        )
-        if getattr(res, "rowcount", 0):
+            .returning(BorrowerYear.year)
+        ).first()
+        if inserted is not None:
             _count(session, b, year, served=1)
         first = session.scalar(
             select(FirstBorrowing)
