@@ -22,6 +22,7 @@ from loanfund.fund.router import router as fund_router
 from loanfund.loans.router import router as loans_router
 from loanfund.ops.router import router as ops_router
 from loanfund.rates.router import router as rates_router
+from loanfund.reports.router import router as reports_router
 from loanfund.staff.router import router as staff_router
 from loanfund.status_reports.router import router as status_reports_router
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         loans_router,
         fund_router,
         status_reports_router,
+        reports_router,
         staff_router,
         audit_router,
     )
