@@ -85,6 +85,7 @@ def submit(
             details=errors,
         )
     savepoint.commit()
+    service.evaluate_breakers(session, settings, actor, lookups)
     return contracts, events, loan_ids
 
 

@@ -99,7 +99,11 @@ def _post_event(
 ) -> EventResult:
     assert caller.bank_id is not None
     loan = service.get_for_bank(session, caller.bank_id, loan_id)
-    row = service.post_event(session, settings, caller.actor, loan, event, bank_event_ref=bank_event_ref)
+    lookups = service.Lookups(session, settings)
+    row = service.post_event(
+        session, settings, caller.actor, loan, event, bank_event_ref=bank_event_ref, lookups=lookups
+    )
+    service.evaluate_breakers(session, settings, caller.actor, lookups)
     return EventResult(event=EventRead.of(row), loan=_read(session, loan))
 
 

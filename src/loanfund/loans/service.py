@@ -22,6 +22,7 @@ from loanfund.core.errors import Conflict, InvalidInput, LoanfundError, NotFound
 from loanfund.core.money import to_fen, yuan_str
 from loanfund.enterprises import repository as enterprise_repo
 from loanfund.enterprises.models import Enterprise
+from loanfund.fund.exposure import CoverageGate
 from loanfund.loans import repository
 from loanfund.loans.models import Loan, LoanEvent
 from loanfund.loans.state import (
@@ -58,6 +59,14 @@ class Lookups:
     max_lines: dict[date, int] = field(default_factory=dict)
     closed: dict[int, date | None] = field(default_factory=dict)
     locked: set[int] = field(default_factory=set)
+    touched_banks: set[int] = field(default_factory=set)
+    _gate: CoverageGate | None = None
+
+    @property
+    def coverage(self) -> CoverageGate:
+        if self._gate is None:
+            self._gate = CoverageGate(self.session, self.settings)
+        return self._gate
 
     def enterprise(self, credit_code: str) -> Enterprise | None:
         if credit_code not in self.enterprises:
@@ -177,6 +186,8 @@ def register_contract(
         )
         if int(committed or 0) + amount_fen > bank.lending_quota_fen:
             raise Conflict("The contract would exceed the bank's lending quota", code="bank_quota_exceeded")
+    # a contract is not yet covered principal: it must fit under the cap, and is counted when disbursed
+    lk.coverage.admit(bank, amount_fen, start_date, counts=False)
     loan = Loan(
         bank_id=bank.id,
         enterprise_id=ent.id,
@@ -294,6 +305,11 @@ def post_event(
             deltas += portfolio.history_deltas(loan.contract, [*history, event], settings.npl_days)
     except LoanRuleError as exc:
         raise _rule_error(exc) from exc
+    if event.kind is EventKind.disbursement:
+        bank = session.get(Bank, loan.bank_id)
+        assert bank is not None
+        lk.coverage.admit(bank, event.principal_fen, event.event_date)
+    lk.touched_banks.add(loan.bank_id)
     row = LoanEvent(
         loan_id=loan.id,
         bank_id=loan.bank_id,
@@ -366,6 +382,15 @@ def transition(
         reason=reason,
     )
     return loan
+
+
+def evaluate_breakers(session: Session, settings: Settings, actor: Actor, lookups: Lookups) -> None:
+    """After a request's loan changes: re-evaluate the circuit breaker of every bank it touched."""
+    from loanfund.fund import breakers
+
+    for bank_id in sorted(lookups.touched_banks):
+        breakers.evaluate_bank(session, settings, actor, bank_id)
+    lookups.touched_banks.clear()
 
 
 def get_for_bank(session: Session, bank_id: int, loan_id: int) -> Loan:
