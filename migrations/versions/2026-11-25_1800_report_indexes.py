@@ -1,7 +1,7 @@
 """Index for the programme-wide aging report: overdue and non-performing loans by days past due.
 
-Revision ID: 928cca1ed436
-Revises: 1816116d5891
+Revision ID: e68ede1c9410
+Revises: d67d15b0af03
 Create Date: 2026-11-25 18:00:00
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "928cca1ed436"
-down_revision: str | Sequence[str] | None = "1816116d5891"
+revision: str = "e68ede1c9410"
+down_revision: str | Sequence[str] | None = "d67d15b0af03"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,9 +3,13 @@ events through the banks' API, fund money through the fund's services.
 
     fund     2020-06-01 city 2,000,000 + district 3,000,000; 2021-02-01 the same again (10,000,000)
     L1  A  e1 (C)  1,000,000 disbursed 2020-12-31 · repaid 400,000 + interest 2021-06-30 · 95 dpd 2021-09-30
+                   claim C2 filed 2021-12-01, rejected 12-15; C3 filed 2022-01-10, approved 400,000 (reduced)
+                   on 2022-01-20 and reserved, not paid
     L2  A  e2 (I)  1,200,000 on 2021-01-01 + 800,000 on 2021-03-15 · 45 dpd 2021-10-31
-    L3  B  e3 (M)  500,000 on 2021-02-01 · 100 dpd 2021-08-31 · compensated 2021-11-15: 350,000 paid
-                   (share 0.70), recovery 80,000 recognised 2021-12-10, 50,000 remitted 2021-12-20
+    L3  B  e3 (M)  500,000 on 2021-02-01 · 100 dpd 2021-08-31 (NPL since 2021-08-21)
+                   claim C1 filed 2021-11-01, approved 11-10, paid 2021-11-15: 350,000 (share 0.70), the loan
+                   compensated; recovery 120,000 − 20,000 costs → 70,000 the fund's 2021-12-10, 50,000
+                   remitted 2021-12-20
     L4  B  e1 (C)  from a grade-A application, 3,000,000 on 2021-05-10 · repaid 1,000,000 2021-11-30
     L5  A  e4 (C)  300,000 on 2021-12-31 · 10 dpd 2022-01-31
     L6  A  e4 (C)  250,000 on 2022-01-01
@@ -21,17 +25,29 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loanfund.banks.models import Bank
+from loanfund.claims import service as claims
 from loanfund.core.config import Settings
 from loanfund.fund import contributions
-from loanfund.fund import service as fund_service
 from loanfund.fund.models import ContributionSource
-from loanfund.loans import service as loan_service
 from loanfund.loans.models import Loan
 from loanfund.loans.state import LoanState
 from tests import factories
 from tests.factories import TEST_ACTOR, Caller, application_payload, make_enterprise
+
+# The summary's fund position: the bureau's, null for a bank's key
+FUND_FIELDS = (
+    "fund_size",
+    "fund_contributed_in_year",
+    "fund_balance",
+    "reserved_balance",
+    "available_balance",
+    "leverage",
+    "coverage_ratio",
+)
 
 
 @dataclass
@@ -40,6 +56,7 @@ class Book:
     bank_b: Caller
     enterprises: dict[str, str] = field(default_factory=dict)  # e1 … e4 → credit code
     loans: dict[str, int] = field(default_factory=dict)  # L1 … L6 → loan id
+    claims: dict[str, int] = field(default_factory=dict)  # C1 … C3 → claim id
 
 
 @pytest.fixture
@@ -61,7 +78,10 @@ def book(
     settings: Settings,
     bank_a: Caller,
     bank_b: Caller,
+    officer: Caller,
+    approver: Caller,
     on_day: Callable[[date], None],
+    lenient_breakers: None,
 ) -> Book:
     b = Book(bank_a, bank_b)
     for n, (year, day) in enumerate(((2020, date(2020, 6, 1)), (2021, date(2021, 2, 1)))):
@@ -142,21 +162,57 @@ def book(
     contract(a, "L6", "e4", "250000", "2022-01-01", "2022-12-31")
     event(a, "L6", "disbursements", date="2022-01-01", amount="250000")
 
-    # The fund compensates bank B for L3 and gets part of a recovery back.
-    l3 = session.get(Loan, b.loans["L3"], populate_existing=True)
+    # Claims, through the claims service with their business dates: bank B's on L3 is paid and
+    # partly recovered; bank A's first claim on L1 is rejected, its second approved reduced, unpaid.
+    banks = {b.id: b for b in session.scalars(select(Bank))}
+    ids = {name: session.get(Loan, lid, populate_existing=True) for name, lid in b.loans.items()}
+    l1, l3 = ids["L1"], ids["L3"]
+    assert l1 is not None
     assert l3 is not None
     assert l3.state is LoanState.non_performing
-    loan_service.transition(session, TEST_ACTOR, l3, LoanState.compensated, "claim paid", date(2021, 11, 15))
-    ref = ("test_claim", str(l3.id))
-    fund_service.reserve(session, TEST_ACTOR, 350_000_00, date(2021, 11, 14), *ref)
-    fund_service.pay_reserved(session, TEST_ACTOR, 350_000_00, bank_b.id, date(2021, 11, 15), *ref)
-    fund_service.recognise_recovery_receivable(
-        session, TEST_ACTOR, 80_000_00, bank_b.id, date(2021, 12, 10), "test_recovery", "1"
+    c1 = claims.file_claim(
+        session, settings, TEST_ACTOR, banks[bank_b.id], l3, principal_fen=500_000_00, day=date(2021, 11, 1)
     )
-    fund_service.settle_recovery(
-        session, TEST_ACTOR, 50_000_00, bank_b.id, date(2021, 12, 20), "test_recovery", "1"
+    claims.approve(
+        session,
+        settings,
+        TEST_ACTOR,
+        c1,
+        reviewer_id=officer.id,
+        amount_fen=None,
+        reason=None,
+        day=date(2021, 11, 10),
+    )
+    claims.pay(session, settings, TEST_ACTOR, c1, payer_id=approver.id, day=date(2021, 11, 15))
+    claims.report_recovery(
+        session,
+        TEST_ACTOR,
+        c1,
+        bank_ref="REC-1",
+        gross_fen=120_000_00,
+        costs_fen=20_000_00,
+        day=date(2021, 12, 10),
+    )
+    claims.remit(session, TEST_ACTOR, c1, bank_ref="REM-1", amount_fen=50_000_00, day=date(2021, 12, 20))
+    c2 = claims.file_claim(
+        session, settings, TEST_ACTOR, banks[bank_a.id], l1, principal_fen=600_000_00, day=date(2021, 12, 1)
+    )
+    claims.reject(session, TEST_ACTOR, c2, reviewer_id=officer.id, reason="文件不全", day=date(2021, 12, 15))
+    c3 = claims.file_claim(
+        session, settings, TEST_ACTOR, banks[bank_a.id], l1, principal_fen=600_000_00, day=date(2022, 1, 10)
+    )
+    claims.approve(
+        session,
+        settings,
+        TEST_ACTOR,
+        c3,
+        reviewer_id=officer.id,
+        amount_fen=400_000_00,
+        reason="部分本金已由保证人清偿",
+        day=date(2022, 1, 20),
     )
     session.commit()
+    b.claims = {"C1": c1.id, "C2": c2.id, "C3": c3.id}
 
     _ok(
         client.post(

@@ -26,6 +26,7 @@ ALL = [
     "by-grade?year=2021",
     "by-month?year=2021",
     "aging?detail=true",
+    "claims",
     "status-discrepancies",
 ]
 
@@ -115,6 +116,24 @@ def test_streamed_csv_totals_equal_the_rows(client: TestClient, book: Book, anal
     assert Decimal(loan_totals[7]) == sum(Decimal(r[7]) for r in loans) == Decimal("2900000.00")
 
 
+def test_claims_register_csv_and_xlsx(client: TestClient, book: Book, analyst: Caller) -> None:
+    (table,) = _blocks(_download(client, "claims", "csv", analyst.headers))
+    header, *rows, totals = table
+    assert header[0] == "代偿申请编号 / Claim id"
+    assert len(rows) == 3
+    assert totals[0] == TOTAL_LABEL
+    for i, title in enumerate(header):
+        if "（元）" in title:
+            assert Decimal(totals[i]) == sum(Decimal(r[i] or 0) for r in rows), title
+    paid = header.index("已代偿（元） / Paid (yuan)")
+    assert totals[paid] == "350000.00"
+    ws = _workbook(_download(client, "claims", "xlsx", analyst.headers))["代偿 Claims"]
+    first = next(ws.iter_rows(min_row=XLSX_FIRST_DATA_ROW))
+    assert first[paid].value == 350_000
+    assert first[paid].data_type == "n"
+    assert first[1].is_date
+
+
 def test_summary_workbook(client: TestClient, book: Book, analyst: Caller) -> None:
     wb = _workbook(_download(client, "summary?year=2021", "xlsx", analyst.headers))
     assert wb.sheetnames == ["笔数 Counts", "金额 Amounts", "年末余额 Year end", "比率 Ratios"]
@@ -140,6 +159,19 @@ def test_summary_workbook(client: TestClient, book: Book, analyst: Caller) -> No
     first = next(counts.iter_rows(min_row=XLSX_FIRST_DATA_ROW))
     assert (first[0].value, first[2].value, first[3].value) == ("loans_disbursed_count", 4, 5)
     assert first[2].data_type == "n"
+
+
+def test_a_banks_summary_workbook_has_no_fund_rows(client: TestClient, book: Book) -> None:
+    wb = _workbook(_download(client, "summary?year=2021", "xlsx", book.bank_b.headers))
+    assert "Bank: BANK_B" in wb["年末余额 Year end"]["A3"].value
+
+    def keys(sheet: str) -> list[str]:
+        return [r[0] for r in wb[sheet].iter_rows(min_row=XLSX_FIRST_DATA_ROW, values_only=True)]
+
+    assert keys("比率 Ratios") == ["npl_ratio"]
+    assert "fund_size" not in keys("年末余额 Year end")
+    assert "contributions_city" not in keys("金额 Amounts")
+    assert "compensation_paid" in keys("金额 Amounts")
 
 
 def test_by_bank_workbook_totals_row(client: TestClient, book: Book, analyst: Caller) -> None:

@@ -14,7 +14,7 @@ from loanfund.core.clock import business_today
 from loanfund.core.config import Settings
 from loanfund.reports import service
 from tests.factories import Caller, credit_code, make_enterprise
-from tests.reports.conftest import Book
+from tests.reports.conftest import FUND_FIELDS, Book
 
 URL = "/api/v1/reports"
 
@@ -115,6 +115,74 @@ def test_a_register_too_long_for_json_is_refused_but_streams_as_csv(
     assert len(r.content.decode("utf-8-sig").strip().splitlines()) == 1 + 3 + 1  # header, rows, totals
 
 
+# --- claims -----------------------------------------------------------------------------------------------
+
+
+def test_claims_register(client: TestClient, book: Book, analyst: Caller) -> None:
+    body = _get(client, "claims", analyst.headers)
+    rows = body["rows"]
+    assert [(r["claim_id"], r["bank_code"], r["bank_loan_ref"], r["state"]) for r in rows] == [
+        (book.claims["C1"], "BANK_B", "L3", "paid"),
+        (book.claims["C2"], "BANK_A", "L1", "rejected"),
+        (book.claims["C3"], "BANK_A", "L1", "approved"),
+    ]
+    c1, c2, c3 = rows
+    assert (c1["npl_since"], c1["filed_on"], c1["reviewed_on"], c1["paid_on"]) == (
+        "2021-08-21",
+        "2021-11-01",
+        "2021-11-10",
+        "2021-11-15",
+    )
+    assert c1["days_default_to_payment"] == 86
+    assert (c1["principal_at_default"], c1["fund_share"], c1["claimed"], c1["paid"]) == (
+        "500000.00",
+        "0.7000",
+        "350000.00",
+        "350000.00",
+    )
+    assert (c1["recovered_gross"], c1["recovery_costs"], c1["recoveries_fund_share"]) == (
+        "120000.00",
+        "20000.00",
+        "70000.00",
+    )
+    assert (c1["remitted"], c1["receivable"], c1["reserved"]) == ("50000.00", "20000.00", "0.00")
+    assert (c2["reason"], c2["approved"], c2["paid"], c2["days_default_to_payment"]) == (
+        "文件不全",
+        None,
+        None,
+        None,
+    )
+    assert (c3["claimed"], c3["approved"], c3["reserved"]) == ("480000.00", "400000.00", "400000.00")
+    assert c3["reason"] == "部分本金已由保证人清偿"
+
+    totals = body["totals"]
+    assert totals["count"] == 3
+    for key, value in totals.items():
+        if key != "count":
+            assert value == f"{sum(Decimal(r[key] or 0) for r in rows):.2f}", key
+    # the register agrees with the summary (no reversals here)
+    y2021 = _get(client, "summary", analyst.headers, year=2021)
+    y2022 = _get(client, "summary", analyst.headers, year=2022)
+    assert y2021["compensation_paid_in_year"] == totals["paid"]
+    assert y2022["recoveries_recognised_cumulative"] == totals["recoveries_fund_share"]
+    assert y2022["recoveries_received_cumulative"] == totals["remitted"]
+    assert y2022["reserved_balance"] == totals["reserved"]
+
+
+def test_claims_register_filters_and_scope(client: TestClient, book: Book, analyst: Caller) -> None:
+    paid = _get(client, "claims", analyst.headers, state="paid")
+    assert [r["claim_id"] for r in paid["rows"]] == [book.claims["C1"]]
+    assert paid["state"] == "paid"
+    _get(client, "claims", analyst.headers, 422, state="lost")
+    own_b = _get(client, "claims", book.bank_b.headers)
+    assert [r["claim_id"] for r in own_b["rows"]] == [book.claims["C1"]]
+    own_a = _get(client, "claims", book.bank_a.headers)
+    assert [r["claim_id"] for r in own_a["rows"]] == [book.claims["C2"], book.claims["C3"]]
+    assert own_a["totals"]["paid"] == "0.00"
+    narrowed = _get(client, "claims", analyst.headers, bank_id=book.bank_a.id)
+    assert narrowed["rows"] == own_a["rows"]
+
+
 # --- enterprise history ----------------------------------------------------------------------------------
 
 
@@ -129,7 +197,14 @@ def test_enterprise_history(client: TestClient, book: Book, analyst: Caller) -> 
         ("L1", "non_performing", "600000.00"),
         ("L4", "active", "2000000.00"),
     ]
-    assert body["claims"] == []
+    assert [(c["claim_id"], c["state"]) for c in body["claims"]] == [
+        (book.claims["C2"], "rejected"),
+        (book.claims["C3"], "approved"),
+    ]
+    e3 = _get(client, f"enterprises/{book.enterprises['e3']}/history", analyst.headers)
+    assert [(c["state"], c["paid"], c["days_default_to_payment"]) for c in e3["claims"]] == [
+        ("paid", "350000.00", 86)
+    ]
 
 
 def test_enterprise_history_not_found_and_malformed(
@@ -159,6 +234,12 @@ def test_a_bank_sees_only_its_own_rows_in_every_report(
             own = _get(client, report, a.headers, year=year)
             narrowed = _get(client, report, analyst.headers, year=year, bank_id=a.id)
             own.pop("generated_at"), narrowed.pop("generated_at")
+            if report == "summary":  # the fund's position is the bureau's
+                assert own.pop("contributions") == []
+                narrowed.pop("contributions")
+                for key in FUND_FIELDS:
+                    assert own.pop(key) is None, key
+                    narrowed.pop(key)
             assert own == narrowed, (report, year)
             assert own["bank"]["code"] == "BANK_A"
         rows = _get(client, "by-bank", a.headers, year=year)["rows"]
@@ -181,17 +262,26 @@ def test_a_bank_sees_only_its_own_rows_in_every_report(
     e1 = book.enterprises["e1"]
     seen_by_a = _get(client, f"enterprises/{e1}/history", a.headers)
     assert [x["bank_loan_ref"] for x in seen_by_a["loans"]] == ["L1"]
+    assert [c["bank_code"] for c in seen_by_a["claims"]] == ["BANK_A", "BANK_A"]
     assert seen_by_a["applications"] == []  # the application went to bank B
     seen_by_b = _get(client, f"enterprises/{e1}/history", b.headers)
     assert [x["bank_loan_ref"] for x in seen_by_b["loans"]] == ["L4"]
     assert len(seen_by_b["applications"]) == 1
+    assert seen_by_b["claims"] == []  # bank A's claims on L1 are not bank B's to see
     err = _get(client, f"enterprises/{book.enterprises['e3']}/history", a.headers, 404)
     assert err["error"]["code"] == "enterprise_not_found"
 
 
 @pytest.mark.parametrize(
     "path",
-    ["summary?year=2021", "by-bank?year=2021", "by-month?year=2021", "aging", "status-discrepancies"],
+    [
+        "summary?year=2021",
+        "by-bank?year=2021",
+        "by-month?year=2021",
+        "aging",
+        "claims",
+        "status-discrepancies",
+    ],
 )
 def test_asking_for_another_bank_or_an_unknown_one_is_404(
     client: TestClient, book: Book, analyst: Caller, path: str

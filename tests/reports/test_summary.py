@@ -19,13 +19,15 @@ from loanfund.fund.models import Contribution
 from loanfund.loans.models import Loan, LoanEvent
 from loanfund.loans.state import EventKind
 from tests.factories import Caller
-from tests.reports.conftest import Book
+from tests.reports.conftest import FUND_FIELDS, Book
 
 URL = "/api/v1/reports"
 YUAN = re.compile(r"^-?\d+\.\d{2}$")
 # Fund movements the book makes outside the loans, by bank code: (value date, fen)
 COMPENSATION = {"BANK_B": [(date(2021, 11, 15), 350_000_00)]}
-RECOGNISED = {"BANK_B": [(date(2021, 12, 10), 80_000_00)]}
+RECOGNISED = {"BANK_B": [(date(2021, 12, 10), 70_000_00)]}
+# Reservations standing at a year end: C3's 400,000 from 2022-01-20 (C1's was paid out in 2021)
+RESERVED = [(date(2022, 1, 20), 400_000_00)]
 RECEIVED = {"BANK_B": [(date(2021, 12, 20), 50_000_00)]}
 NPL_DAYS = 90
 
@@ -40,8 +42,11 @@ def ratio(num: int, den: int) -> str | None:
     return str((Decimal(num) / Decimal(den)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
 
 
-def expected_summary(session: Session, year: int, bank: Bank | None) -> dict[str, Any]:
-    """The summary's figures recomputed from the loans and their events, without the aggregates."""
+def expected_summary(
+    session: Session, year: int, bank: Bank | None, *, by_bank: bool = False
+) -> dict[str, Any]:
+    """The summary's figures recomputed from the loans and their events, without the aggregates.
+    `by_bank`: asked with the bank's own key, which does not see the fund's position."""
     start, end = date(year, 1, 1), date(year, 12, 31)
     loans = [
         loan
@@ -114,12 +119,13 @@ def expected_summary(session: Session, year: int, bank: Bank | None) -> dict[str
     all_paid = sum(v for moves in COMPENSATION.values() for d, v in moves if d <= end)
     all_received = sum(v for moves in RECEIVED.values() for d, v in moves if d <= end)
     balance = fund_size - all_paid + all_received
+    reserved = sum(v for d, v in RESERVED if d <= end)
     liability = sum(
         int((Decimal(v) * shares[b]).quantize(Decimal(1), rounding=ROUND_HALF_UP))
         for b, v in covered_by_bank.items()
     )
     ever = {e for e, d in first_day.items() if d <= end}
-    return {
+    want = {
         "year": year,
         "loans_disbursed_count": count,
         "loans_disbursed_amount": yuan(amount),
@@ -143,8 +149,8 @@ def expected_summary(session: Session, year: int, bank: Bank | None) -> dict[str
             {"source": s, "in_year": yuan(y), "cumulative": yuan(c)} for s, (y, c) in by_source.items()
         ],
         "fund_balance": yuan(balance),
-        "reserved_balance": "0.00",
-        "available_balance": yuan(balance),
+        "reserved_balance": yuan(reserved),
+        "available_balance": yuan(balance - reserved),
         "compensation_paid_in_year": yuan(fund_moves(COMPENSATION, end, start)),
         "compensation_paid_cumulative": yuan(fund_moves(COMPENSATION, end)),
         "recoveries_recognised_in_year": yuan(fund_moves(RECOGNISED, end, start)),
@@ -156,6 +162,9 @@ def expected_summary(session: Session, year: int, bank: Bank | None) -> dict[str
         "leverage": ratio(covered, balance),
         "coverage_ratio": ratio(balance, liability),
     }
+    if by_bank:
+        want.update(dict.fromkeys(FUND_FIELDS), contributions=[])
+    return want
 
 
 @pytest.mark.parametrize("year", [2020, 2021, 2022, 2023])
@@ -174,7 +183,7 @@ def test_summary_equals_an_independent_computation(
         r = client.get(f"{URL}/summary", params=params, headers=headers)
         assert r.status_code == 200, r.text
         served = r.json()
-        want = expected_summary(session, year, bank)
+        want = expected_summary(session, year, bank, by_bank=who == "bank B's key")
         got = {k: served[k] for k in want}
         assert got == want, who
         assert served["bank"] == (
@@ -200,6 +209,21 @@ def test_summary_contract_and_the_book_in_2021(client: TestClient, book: Book, a
     assert body["max_liability"] == "3720000.00"  # A: 2.9M × 0.8, B: 2M × 0.7
     assert body["coverage_ratio"] == "2.6075"
     assert (body["enterprises_served"], body["first_time_borrowers"]) == (4, 3)
+
+
+def test_summary_agrees_with_the_fund_exposure_at_year_end(
+    client: TestClient, book: Book, analyst: Caller
+) -> None:
+    for year in (2020, 2021, 2022):
+        summary = client.get(f"{URL}/summary?year={year}", headers=analyst.headers).json()
+        exposure = client.get(f"/api/v1/fund/exposure?as_of={year}-12-31", headers=analyst.headers).json()
+        total = exposure["total"]
+        assert summary["outstanding_principal"] == total["covered_outstanding"]
+        assert summary["max_liability"] == total["max_liability"]
+        assert summary["fund_balance"] == total["fund_balance"]
+        assert summary["available_balance"] == total["available_balance"]
+        assert summary["leverage"] == total["leverage"]
+        assert summary["coverage_ratio"] == total["coverage_ratio"]
 
 
 def test_year_boundaries(client: TestClient, book: Book, analyst: Caller) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from loanfund.applications.models import Application
 from loanfund.banks.models import Bank
+from loanfund.claims.models import Claim, ClaimState, Recovery, RecoveryKind
 from loanfund.enterprises.models import Enterprise
 from loanfund.loans.models import Loan
 from loanfund.loans.state import LoanState
@@ -220,6 +221,70 @@ def discrepancies_stmt(*, bank_id: int | None, month_end: date | None, kind: str
         stmt = stmt.where(Discrepancy.month_end == month_end)
     if kind is not None:
         stmt = stmt.where(Discrepancy.kind == kind)
+    return stmt
+
+
+# --- claims ----------------------------------------------------------------------------------------
+
+
+def claims_stmt(
+    *, bank_id: int | None, state: ClaimState | None = None, enterprise_id: int | None = None
+) -> AnySelect:
+    """Claims with their loan, enterprise and recovery totals, in (filed on, id) order."""
+
+    def total(kind: RecoveryKind, col: InstrumentedAttribute[int]) -> ColumnElement[Any]:
+        return _sum(case((Recovery.kind == kind, col), else_=0))
+
+    rec = (
+        select(
+            Recovery.claim_id,
+            total(RecoveryKind.recovery, Recovery.gross_fen).label("gross"),
+            total(RecoveryKind.recovery, Recovery.costs_fen).label("costs"),
+            total(RecoveryKind.recovery, Recovery.fund_share_fen).label("fund_share"),
+            total(RecoveryKind.remittance, Recovery.fund_share_fen).label("remitted"),
+        )
+        .group_by(Recovery.claim_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Claim.id.label("claim_id"),
+            Claim.state,
+            Claim.filed_on,
+            Claim.reviewed_on,
+            Claim.paid_on,
+            Claim.collection_closed_on,
+            Claim.principal_fen,
+            Claim.fund_share,
+            Claim.claimed_fen,
+            Claim.approved_fen,
+            Claim.reserved_fen,
+            Claim.paid_fen,
+            Claim.reduction_reason,
+            Claim.rejection_reason,
+            Bank.code.label("bank_code"),
+            Loan.id.label("loan_id"),
+            Loan.bank_loan_ref,
+            Loan.npl_since,
+            Enterprise.credit_code,
+            Enterprise.name.label("enterprise_name"),
+            func.coalesce(rec.c.gross, 0).label("recovered_gross_fen"),
+            func.coalesce(rec.c.costs, 0).label("recovery_costs_fen"),
+            func.coalesce(rec.c.fund_share, 0).label("recovered_share_fen"),
+            func.coalesce(rec.c.remitted, 0).label("remitted_fen"),
+        )
+        .join(Bank, Bank.id == Claim.bank_id)
+        .join(Loan, Loan.id == Claim.loan_id)
+        .join(Enterprise, Enterprise.id == Loan.enterprise_id)
+        .outerjoin(rec, rec.c.claim_id == Claim.id)
+        .order_by(Claim.filed_on, Claim.id)
+    )
+    if bank_id is not None:
+        stmt = stmt.where(Claim.bank_id == bank_id)
+    if state is not None:
+        stmt = stmt.where(Claim.state == state)
+    if enterprise_id is not None:
+        stmt = stmt.where(Loan.enterprise_id == enterprise_id)
     return stmt
 
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
 
+from loanfund.claims.models import ClaimState
 from loanfund.core.auth import Principal, SettingsDep, authenticate, bearer
 from loanfund.core.clock import business_today
 from loanfund.core.db import get_session
@@ -30,6 +31,7 @@ from loanfund.reports.schemas import (
     BreakdownRead,
     ByBankRead,
     ByMonthRead,
+    ClaimsRegisterRead,
     DiscrepanciesRead,
     EnterpriseHistoryRead,
     SummaryRead,
@@ -171,6 +173,27 @@ def aging(
     if fmt is ReportFormat.json:
         return AgingRead.of(data)
     return render(sheets.aging_report(data), fmt, sheets.stem("逾期账龄", scope, data.as_of))
+
+
+@router.get(
+    "/claims",
+    response_model=ClaimsRegisterRead,
+    responses=_REGISTER,
+    summary="Every compensation claim with its amounts, dates, days from default to payment and recoveries",
+)
+def claims(
+    session: ReportSession,
+    caller: ReportCaller,
+    fmt: FormatQuery,
+    bank_id: BankFilter = None,
+    state: Annotated[ClaimState | None, Query(description="Only claims in this state")] = None,
+) -> Response | ClaimsRegisterRead:
+    scope = service.bank_scope(session, caller, bank_id)
+    data = service.claims_register(session, scope, state=state, stream=fmt is ReportFormat.csv)
+    if fmt is ReportFormat.json:
+        return ClaimsRegisterRead.of(data)
+    parts = [] if state is None else [state.value]
+    return render(sheets.claims_report(data), fmt, sheets.stem("代偿台账", scope, *parts))
 
 
 @router.get(

@@ -70,8 +70,15 @@ class ContributionLine(BaseModel):
     cumulative: YuanStr = Field(description="Contributed up to the end of the year, net of reversals")
 
 
+def _fund(s: service.Summary, fen: int) -> str | None:
+    return yuan_str(fen) if s.scope.shows_fund else None
+
+
 class SummaryRead(_Yearly):
-    """The programme (or one bank's part of it) in a calendar year and cumulative to its end."""
+    """The programme (or one bank's part of it) in a calendar year and cumulative to its end.
+
+    For a bank's key the fund's own position — fund_size, fund_contributed_in_year, fund_balance,
+    reserved_balance, available_balance, leverage, coverage_ratio — is null and `contributions` empty."""
 
     loans_disbursed_count: int = Field(
         description="Loans whose first disbursement fell in the year (a loan counts once, in its first year)"
@@ -101,14 +108,16 @@ class SummaryRead(_Yearly):
     compensated_principal: YuanStr = Field(
         description="Outstanding principal of compensated loans not yet written off, at year end"
     )
-    fund_size: YuanStr = Field(
+    fund_size: YuanStr | None = Field(
         description="Contributions (city + district) up to the end of the year, net of reversals"
     )
-    fund_contributed_in_year: YuanStr = Field(description="Contributions with value dates in the year")
-    contributions: list[ContributionLine] = Field(description="Contributions by source")
-    fund_balance: YuanStr = Field(description="The fund's cash at year end: available plus reserved")
-    reserved_balance: YuanStr = Field(description="Cash reserved for approved, unpaid claims at year end")
-    available_balance: YuanStr = Field(description="fund_balance − reserved_balance")
+    fund_contributed_in_year: YuanStr | None = Field(description="Contributions with value dates in the year")
+    contributions: list[ContributionLine] = Field(description="Contributions by source (empty for a bank)")
+    fund_balance: YuanStr | None = Field(description="The fund's cash at year end: available plus reserved")
+    reserved_balance: YuanStr | None = Field(
+        description="Cash reserved for approved, unpaid claims at year end"
+    )
+    available_balance: YuanStr | None = Field(description="fund_balance − reserved_balance")
     compensation_paid_in_year: YuanStr = Field(
         description="Compensation paid (net of reversals) with value dates in the year; a bank: to it"
     )
@@ -129,9 +138,12 @@ class SummaryRead(_Yearly):
         " at year end — the circuit breaker's ratio"
     )
     leverage: RatioStr | None = Field(
-        description="Covered outstanding ÷ fund balance at year end (a bank: its covered loans)"
+        description="Covered outstanding ÷ fund balance at year end (with `bank_id`: that bank's covered "
+        "loans); null for a bank's key"
     )
-    coverage_ratio: RatioStr | None = Field(description="Fund balance ÷ max_liability at year end")
+    coverage_ratio: RatioStr | None = Field(
+        description="Fund balance ÷ max_liability at year end; null for a bank's key"
+    )
 
     @classmethod
     def of(cls, s: service.Summary) -> SummaryRead:
@@ -152,8 +164,8 @@ class SummaryRead(_Yearly):
             overdue_principal=yuan_str(f.overdue_fen),
             npl_principal=yuan_str(f.npl_fen),
             compensated_principal=yuan_str(f.compensated_fen),
-            fund_size=yuan_str(s.after.fund_size_fen),
-            fund_contributed_in_year=yuan_str(s.fund_contributed_in_year_fen),
+            fund_size=_fund(s, s.after.fund_size_fen),
+            fund_contributed_in_year=_fund(s, s.fund_contributed_in_year_fen),
             contributions=[
                 ContributionLine(
                     source=src,
@@ -161,10 +173,11 @@ class SummaryRead(_Yearly):
                     cumulative=yuan_str(s.after.contributions_fen[src]),
                 )
                 for src in service.SOURCES
+                if s.scope.shows_fund
             ],
-            fund_balance=yuan_str(s.after.balance_fen),
-            reserved_balance=yuan_str(s.after.reserved_fen),
-            available_balance=yuan_str(s.after.cash_available_fen),
+            fund_balance=_fund(s, s.after.balance_fen),
+            reserved_balance=_fund(s, s.after.reserved_fen),
+            available_balance=_fund(s, s.after.cash_available_fen),
             compensation_paid_in_year=yuan_str(s.compensation_paid_in_year_fen),
             compensation_paid_cumulative=yuan_str(s.after.comp_paid_fen(b)),
             recoveries_recognised_in_year=yuan_str(s.recoveries_recognised_in_year_fen),
@@ -471,6 +484,81 @@ class DiscrepanciesRead(_Report):
         )
 
 
+# --- claims ----------------------------------------------------------------------------------------------
+
+
+class ClaimLine(BaseModel):
+    claim_id: int
+    bank_code: str
+    loan_id: int
+    bank_loan_ref: str
+    credit_code: str
+    enterprise_name: str
+    state: str = Field(description="submitted | approved | rejected | paid")
+    npl_since: date | None = Field(description="The day the loan became non-performing (its default)")
+    filed_on: date
+    reviewed_on: date | None = Field(description="Approved or rejected on")
+    paid_on: date | None
+    days_default_to_payment: int | None = Field(description="paid_on − npl_since, in days; null until paid")
+    principal_at_default: YuanStr = Field(description="Outstanding principal at default, as the bank states")
+    fund_share: str = Field(examples=["0.8000"])
+    claimed: YuanStr = Field(description="fund_share × principal_at_default")
+    approved: YuanStr | None = Field(description="As approved (possibly reduced); kept if later rejected")
+    reserved: YuanStr = Field(description="Fund cash reserved for the claim now")
+    paid: YuanStr | None
+    recovered_gross: YuanStr = Field(description="Recovered by the bank after compensation, gross")
+    recovery_costs: YuanStr
+    recoveries_fund_share: YuanStr = Field(description="The fund's share of the net recoveries")
+    remitted: YuanStr = Field(description="Remitted by the bank to the fund")
+    receivable: YuanStr = Field(description="recoveries_fund_share − remitted")
+    collection_closed_on: date | None = Field(description="Collection closed: the loan is written off")
+    reason: str | None = Field(description="Rejection reason, or the reason for a reduced approval")
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> ClaimLine:
+        amounts = {k: _yuan(row[k]) for k in service.CLAIM_AMOUNTS}
+        return cls(**{**row, **amounts, "fund_share": format(row["fund_share"], "f")})
+
+
+class ClaimTotals(BaseModel):
+    count: int
+    principal_at_default: YuanStr
+    claimed: YuanStr
+    approved: YuanStr
+    reserved: YuanStr
+    paid: YuanStr
+    recovered_gross: YuanStr
+    recovery_costs: YuanStr
+    recoveries_fund_share: YuanStr
+    remitted: YuanStr
+    receivable: YuanStr
+
+
+def claim_totals(rows: list[dict[str, Any]]) -> ClaimTotals:
+    sums = {k: yuan_str(sum(r[k] or 0 for r in rows)) for k in service.CLAIM_AMOUNTS}
+    return ClaimTotals(count=len(rows), **sums)
+
+
+class ClaimsRegisterRead(_Report):
+    """Every compensation claim, oldest filing first, with its recoveries. Totals are the sums of the
+    rows. JSON holds at most 50,000 rows (409 `report_too_large` beyond); the CSV streams any number."""
+
+    state: str | None = Field(description="The state filter, if any")
+    rows: list[ClaimLine]
+    totals: ClaimTotals
+
+    @classmethod
+    def of(cls, c: service.Claims) -> ClaimsRegisterRead:
+        rows = list(c.rows)
+        return cls(
+            generated_at=c.generated_at,
+            bank=_bank_ref(c.scope),
+            state=None if c.state is None else c.state.value,
+            rows=[ClaimLine.of(r) for r in rows],
+            totals=claim_totals(rows),
+        )
+
+
 # --- one enterprise ----------------------------------------------------------------------------------------
 
 
@@ -544,7 +632,7 @@ class EnterpriseHistoryRead(_Report):
     enterprise: EnterpriseInfo | None = Field(description="null when the code is not in the registry")
     applications: list[ApplicationLine]
     loans: list[LoanLine]
-    claims: list[dict[str, Any]]
+    claims: list[ClaimLine]
 
     @classmethod
     def of(cls, h: service.EnterpriseHistory) -> EnterpriseHistoryRead:
@@ -585,5 +673,5 @@ class EnterpriseHistoryRead(_Report):
                 )
                 for loan in h.loans
             ],
-            claims=h.claims,
+            claims=[ClaimLine.of(c) for c in h.claims],
         )

@@ -11,15 +11,17 @@ Definitions (also in the field descriptions of `schemas.py`):
 * **NPL ratio** = (non-performing + compensated-not-written-off) ÷ (covered + compensated-not-written-off),
   the circuit breaker's definition. **Leverage** = covered ÷ fund balance. **Maximum liability** =
   Σ per bank covered × the bank's fund share (each rounded half-up to the fen). **Coverage ratio** = fund
-  balance ÷ maximum liability. Ratios have four places (half-up) and are None when the denominator is 0.
+  balance ÷ maximum liability. Ratios have four places and are None when the denominator is 0 — the
+  same definitions and rounding as `GET /fund/exposure` (`fund.exposure`), so the two always agree.
 * **Fund** figures come from the ledger at the value date 31 December: size = contributions (city +
   district, net of reversals); balance = fund cash (available + reserved); available = balance − reserved.
   Compensation paid and recoveries are the movements of the per-bank ledger accounts.
 
 A bank's key gets the same reports restricted to its own loans (`bank_scope`): loan figures, enterprise
-counts, compensation paid and recoveries are its own; the fund's size, balance and contributions are
-the programme's (the fund stands behind every bank), and its leverage and coverage ratio set its own
-covered loans and liability against that fund.
+counts, maximum liability, compensation paid and recoveries are its own. The fund's position (size,
+contributions, balance, reserved, available) and the ratios set against it (leverage, coverage) are the
+bureau's and stay null for a bank, as in `GET /fund/exposure`. Bureau staff narrowing a report to one
+bank (`bank_id`) see that bank's loans set against the whole fund.
 """
 
 from __future__ import annotations
@@ -34,18 +36,18 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from loanfund.banks.models import Bank
+from loanfund.claims.models import ClaimState
 from loanfund.core.auth import Principal
 from loanfund.core.config import Settings
 from loanfund.core.errors import Conflict, InvalidInput, NotFound
 from loanfund.core.money import share_of
-from loanfund.fund import chart, ledger
+from loanfund.fund import chart, exposure, ledger
 from loanfund.fund.models import ContributionSource
 from loanfund.portfolio import service as portfolio
 from loanfund.portfolio.models import PortfolioDaily, PortfolioMonthly
 from loanfund.reports import repository
 
 JSON_MAX_ROWS = 50_000  # a register longer than this is a download (CSV streams any length)
-_RATIO_PLACES = Decimal("0.0001")
 SOURCES = tuple(s.value for s in ContributionSource)
 
 # GB/T 4754-2017 sections
@@ -78,10 +80,8 @@ GRADE_NAMES: dict[str, tuple[str, str]] = {
 
 
 def ratio(numerator: int, denominator: int) -> Decimal | None:
-    """numerator ÷ denominator with four places, half-up; None when the denominator is 0."""
-    if not denominator:
-        return None
-    return (Decimal(numerator) / Decimal(denominator)).quantize(_RATIO_PLACES, rounding=ROUND_HALF_UP)
+    """numerator ÷ denominator with four places; None when the denominator is 0 (as exposure's)."""
+    return exposure.ratio(numerator, denominator)
 
 
 def now() -> datetime:
@@ -93,9 +93,16 @@ def now() -> datetime:
 
 @dataclass(frozen=True)
 class Scope:
-    """The loans a report covers: one bank's, or the whole programme's (`bank` None)."""
+    """The loans a report covers: one bank's, or the whole programme's (`bank` None). `by_bank` says the
+    caller is that bank: the fund's own position (size, balance, leverage) is then not shown, as in
+    `GET /fund/exposure`, where a bank sees its own line only."""
 
     bank: Bank | None
+    by_bank: bool = False
+
+    @property
+    def shows_fund(self) -> bool:
+        return not self.by_bank
 
     @property
     def bank_id(self) -> int | None:
@@ -115,7 +122,7 @@ def bank_scope(session: Session, caller: Principal, bank_id: int | None = None) 
     bank = repository.get_bank(session, bank_id)
     if bank is None:
         raise NotFound("No such bank", code="bank_not_found")
-    return Scope(bank)
+    return Scope(bank, by_bank=caller.is_bank)
 
 
 def year_bounds(year: int) -> tuple[date, date]:
@@ -165,7 +172,7 @@ class Figures:
 
     @property
     def npl_ratio(self) -> Decimal | None:
-        return ratio(self.npl_fen + self.compensated_fen, self.covered_fen + self.compensated_fen)
+        return exposure.npl_ratio(self.npl_fen, self.compensated_fen, self.covered_fen)
 
     def row(self) -> dict[str, Any]:
         """The figures under the report column keys (fen and counts)."""
@@ -389,10 +396,14 @@ class Summary:
 
     @property
     def leverage(self) -> Decimal | None:
+        if not self.scope.shows_fund:
+            return None
         return ratio(self.figures.covered_fen, self.after.balance_fen)
 
     @property
     def coverage_ratio(self) -> Decimal | None:
+        if not self.scope.shows_fund:
+            return None
         return ratio(self.after.balance_fen, self.max_liability_fen)
 
 
@@ -716,6 +727,71 @@ def discrepancies(
     return Discrepancies(scope, month_end, kind, now(), rows)
 
 
+# --- claims ------------------------------------------------------------------------------------------
+
+CLAIM_AMOUNTS = (
+    "principal_at_default",
+    "claimed",
+    "approved",
+    "reserved",
+    "paid",
+    "recovered_gross",
+    "recovery_costs",
+    "recoveries_fund_share",
+    "remitted",
+    "receivable",
+)
+
+
+def claim_row(m: Mapping[str, Any]) -> dict[str, Any]:
+    """One line of the claims register (amounts in fen)."""
+    npl_since, paid_on = m["npl_since"], m["paid_on"]
+    state = ClaimState(m["state"])
+    return {
+        "claim_id": m["claim_id"],
+        "bank_code": m["bank_code"],
+        "loan_id": m["loan_id"],
+        "bank_loan_ref": m["bank_loan_ref"],
+        "credit_code": m["credit_code"],
+        "enterprise_name": m["enterprise_name"],
+        "state": state.value,
+        "npl_since": npl_since,
+        "filed_on": m["filed_on"],
+        "reviewed_on": m["reviewed_on"],
+        "paid_on": paid_on,
+        "days_default_to_payment": None
+        if npl_since is None or paid_on is None
+        else (paid_on - npl_since).days,
+        "principal_at_default": int(m["principal_fen"]),
+        "fund_share": m["fund_share"],
+        "claimed": int(m["claimed_fen"]),
+        "approved": m["approved_fen"],
+        "reserved": int(m["reserved_fen"]),
+        "paid": m["paid_fen"],
+        "recovered_gross": int(m["recovered_gross_fen"]),
+        "recovery_costs": int(m["recovery_costs_fen"]),
+        "recoveries_fund_share": int(m["recovered_share_fen"]),
+        "remitted": int(m["remitted_fen"]),
+        "receivable": int(m["recovered_share_fen"]) - int(m["remitted_fen"]),
+        "collection_closed_on": m["collection_closed_on"],
+        "reason": m["rejection_reason"] if state is ClaimState.rejected else m["reduction_reason"],
+    }
+
+
+@dataclass(frozen=True)
+class Claims:
+    scope: Scope
+    state: ClaimState | None
+    generated_at: datetime
+    rows: Iterable[dict[str, Any]]
+
+
+def claims_register(session: Session, scope: Scope, *, state: ClaimState | None, stream: bool) -> Claims:
+    """Every claim (of the bank, for a bank's key), oldest filing first, with its recoveries."""
+    stmt = repository.claims_stmt(bank_id=scope.bank_id, state=state)
+    return Claims(scope, state, now(), register_rows(session, stmt, claim_row, stream=stream))
+
+
 # --- one enterprise ----------------------------------------------------------------------------------------
 
 
@@ -779,7 +855,18 @@ def enterprise_history(session: Session, scope: Scope, credit_code: str) -> Ente
     enterprise = repository.enterprise_by_code(session, credit_code)
     apps = repository.applications_of(session, credit_code, bank_id=scope.bank_id)
     loans = [] if enterprise is None else repository.loans_of(session, enterprise.id, bank_id=scope.bank_id)
-    claims: list[dict[str, Any]] = []
+    claims = (
+        []
+        if enterprise is None
+        else [
+            claim_row(m)
+            for m in repository.first_rows(
+                session,
+                repository.claims_stmt(bank_id=scope.bank_id, enterprise_id=enterprise.id),
+                JSON_MAX_ROWS,
+            )
+        ]
+    )
     if not apps and not loans and not claims and (enterprise is None or scope.bank is not None):
         raise NotFound(f"No history of enterprise {credit_code}", code="enterprise_not_found")
     return EnterpriseHistory(

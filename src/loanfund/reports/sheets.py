@@ -43,23 +43,18 @@ def _label(zh: str, en: str) -> str:
 
 
 def summary_report(s: service.Summary) -> Report:
-    f, b = s.figures, s.scope.bank_id
-    counts = [
+    """Four sheets: counts and amounts (year, cumulative), year-end positions, ratios. A bank's key gets
+    no fund rows (see `service.Scope`)."""
+    f, b, after, fund = s.figures, s.scope.bank_id, s.after, s.scope.shows_fund
+    Line = tuple[str, str, str, int | None, int | None]  # key, zh, en, in the year, cumulative
+
+    counts: list[Line] = [
         ("loans_disbursed_count", "放款笔数", "Loans disbursed", f.loans_started, f.cumulative_loans),
-        (
-            "enterprises_served",
-            "服务企业数",
-            "Enterprises served",
-            s.enterprises_served,
-            s.cumulative_enterprises_served,
-        ),
+        ("enterprises_served", "服务企业数", "Enterprises served", s.enterprises_served,
+         s.cumulative_enterprises_served),
         ("first_time_borrowers", "首贷企业数", "First-time borrowers", s.first_time_borrowers, None),
-    ]
-    count_rows = [
-        {"key": k, "indicator": _label(zh, en), "in_year": y, "cumulative": c} for k, zh, en, y, c in counts
-    ]
-    after = s.after
-    flows: list[tuple[str, str, str, int | None, int | None]] = [
+    ]  # fmt: skip
+    flows: list[Line] = [
         (
             "loans_disbursed_amount",
             "放款金额",
@@ -70,70 +65,53 @@ def summary_report(s: service.Summary) -> Report:
         ("average_loan_amount", "户均贷款", "Average loan", s.average_loan_fen, None),
         ("principal_repaid_amount", "收回本金", "Principal repaid", f.principal_repaid_fen, None),
         ("interest_repaid_amount", "收回利息", "Interest repaid", f.interest_repaid_fen, None),
-        *(
-            (f"contributions_{src}", zh, en, s.contributions_in_year(src), after.contributions_fen[src])
-            for src, zh, en in (
-                ("city", "市级财政出资", "Contributions, city"),
-                ("district", "区级财政出资", "Contributions, district"),
-            )
-        ),
-        (
-            "fund_contributed",
-            "风险补偿基金出资合计",
-            "Contributions, total",
-            s.fund_contributed_in_year_fen,
-            after.fund_size_fen,
-        ),
-        (
-            "compensation_paid",
-            "代偿支出",
-            "Compensation paid",
-            s.compensation_paid_in_year_fen,
-            after.comp_paid_fen(b),
-        ),
-        (
-            "recoveries_recognised",
-            "应收追偿款（基金份额）",
-            "Recoveries recognised (fund's share)",
-            s.recoveries_recognised_in_year_fen,
-            after.recoveries_recognised_fen(b),
-        ),
-        (
-            "recoveries_received",
-            "追偿到账",
-            "Recoveries received",
-            s.recoveries_received_in_year_fen,
-            after.recoveries_received_fen(b),
-        ),
     ]
-    amount_rows = [
-        {
-            "key": k,
-            "indicator": _label(zh, en),
-            "in_year": y,
-            "in_year_wan": y,
-            "cumulative": c,
-            "cumulative_wan": c,
-        }
-        for k, zh, en, y, c in flows
-    ]
+    if fund:
+        flows += [
+            ("contributions_city", "市级财政出资", "Contributions, city", s.contributions_in_year("city"),
+             after.contributions_fen["city"]),
+            ("contributions_district", "区级财政出资", "Contributions, district",
+             s.contributions_in_year("district"), after.contributions_fen["district"]),
+            ("fund_contributed", "基金出资合计", "Contributions, total", s.fund_contributed_in_year_fen,
+             after.fund_size_fen),
+        ]  # fmt: skip
+    flows += [
+        ("compensation_paid", "代偿支出", "Compensation paid", s.compensation_paid_in_year_fen,
+         after.comp_paid_fen(b)),
+        ("recoveries_recognised", "追偿应收（基金份额）", "Recoveries recognised (fund's share)",
+         s.recoveries_recognised_in_year_fen, after.recoveries_recognised_fen(b)),
+        ("recoveries_received", "追偿到账", "Recoveries received", s.recoveries_received_in_year_fen,
+         after.recoveries_received_fen(b)),
+    ]  # fmt: skip
     stocks = [
         ("outstanding_principal", "在保贷款余额", "Covered outstanding principal", f.covered_fen),
         ("overdue_principal", "逾期贷款余额", "Overdue principal", f.overdue_fen),
         ("npl_principal", "不良贷款余额", "Non-performing principal", f.npl_fen),
         ("compensated_principal", "已代偿未核销余额", "Compensated, not written off", f.compensated_fen),
         ("max_liability", "最高代偿责任", "Maximum liability", s.max_liability_fen),
-        ("fund_size", "基金规模", "Fund size", after.fund_size_fen),
-        ("fund_balance", "基金余额", "Fund balance", after.balance_fen),
-        ("reserved_balance", "已预留代偿资金", "Reserved for approved claims", after.reserved_fen),
-        ("available_balance", "可用余额", "Available balance", after.cash_available_fen),
     ]
+    if fund:
+        stocks += [
+            ("fund_size", "基金规模", "Fund size", after.fund_size_fen),
+            ("fund_balance", "基金余额", "Fund balance", after.balance_fen),
+            ("reserved_balance", "已预留代偿资金", "Reserved for approved claims", after.reserved_fen),
+            ("available_balance", "可用余额", "Available balance", after.cash_available_fen),
+        ]
+    ratios = [("npl_ratio", "不良率", "NPL ratio", s.npl_ratio)]
+    if fund:
+        ratios += [
+            ("leverage", "放大倍数", "Leverage (× fund balance)", s.leverage),
+            ("coverage_ratio", "代偿覆盖率", "Coverage ratio", s.coverage_ratio),
+        ]
+    count_rows = [
+        {"key": k, "indicator": _label(zh, en), "in_year": y, "cumulative": c} for k, zh, en, y, c in counts
+    ]
+    amount_rows = [
+        {"key": k, "indicator": _label(zh, en), "in_year": y, "in_year_wan": y, "cumulative": c,
+         "cumulative_wan": c}
+        for k, zh, en, y, c in flows
+    ]  # fmt: skip
     stock_rows = [{"key": k, "indicator": _label(zh, en), "amount": v, "wan": v} for k, zh, en, v in stocks]
-    ratios = [
-        ("npl_ratio", "不良率", "NPL ratio", s.npl_ratio),
-        ("leverage", "放大倍数", "Leverage (× fund balance)", s.leverage),
-        ("coverage_ratio", "代偿覆盖率", "Coverage ratio", s.coverage_ratio),
-    ]
     ratio_rows = [{"key": k, "indicator": _label(zh, en), "value": v} for k, zh, en, v in ratios]
     return Report(
         "知识价值信用贷款及风险补偿基金统计汇总",
@@ -412,6 +390,52 @@ def discrepancies_report(d: service.Discrepancies) -> Report:
     )
 
 
+# --- claims ------------------------------------------------------------------------------------------
+
+CLAIM_COLUMNS = [
+    Column("claim_id", "代偿申请编号", "Claim id", K.int),
+    Column("filed_on", "申请日", "Filed on", K.date),
+    Column("bank_code", "银行代码", "Bank code"),
+    Column("bank_loan_ref", "贷款合同号", "Bank loan ref", width=20),
+    Column("credit_code", "统一社会信用代码", "Credit code", width=22),
+    Column("enterprise_name", "企业名称", "Enterprise", width=32),
+    Column("state", "状态", "State"),
+    Column("npl_since", "转为不良日", "Default (NPL since)", K.date),
+    Column("principal_at_default", "不良时本金（元）", "Principal at default (yuan)", K.amount),
+    Column("fund_share", "基金代偿比例", "Fund share", K.ratio, number_format=PERCENT),
+    Column("claimed", "申请代偿额（元）", "Claimed (yuan)", K.amount),
+    Column("approved", "批准金额（元）", "Approved (yuan)", K.amount),
+    Column("reviewed_on", "审核日", "Reviewed on", K.date),
+    Column("reserved", "已预留（元）", "Reserved (yuan)", K.amount),
+    Column("paid", "已代偿（元）", "Paid (yuan)", K.amount),
+    Column("paid_on", "代偿日", "Paid on", K.date),
+    Column("days_default_to_payment", "不良至代偿天数", "Days from default to payment", K.int),
+    Column("recovered_gross", "追偿回收（元）", "Recovered, gross (yuan)", K.amount),
+    Column("recovery_costs", "追偿费用（元）", "Collection costs (yuan)", K.amount),
+    Column("recoveries_fund_share", "基金应收份额（元）", "Fund's share of recoveries (yuan)", K.amount),
+    Column("remitted", "已返还基金（元）", "Remitted to the fund (yuan)", K.amount),
+    Column("receivable", "待返还（元）", "Receivable (yuan)", K.amount),
+    Column("collection_closed_on", "核销日", "Collection closed on", K.date),
+    Column("reason", "核减或拒绝原因", "Reduction or rejection reason", width=30),
+]
+
+
+def _claims_section(rows: Any, totals: Any) -> Section:
+    return Section("代偿台账", "Claims register", "代偿 Claims", CLAIM_COLUMNS, rows, totals=totals)
+
+
+def claims_report(c: service.Claims) -> Report:
+    running = service.RunningTotals(service.CLAIM_AMOUNTS)
+    status = "全部 / All" if c.state is None else f"状态 / State: {c.state.value}"
+    return Report(
+        "风险补偿代偿台账",
+        "Compensation claims register",
+        status + _bank_note(c.scope),
+        c.generated_at,
+        [_claims_section(running.feed(c.rows), running)],
+    )
+
+
 # --- one enterprise ----------------------------------------------------------------------------------------
 
 _ENTERPRISE_COLUMNS = [
@@ -506,6 +530,7 @@ def enterprise_history_report(h: service.EnterpriseHistory) -> Report:
             ),
         ),
     ]
+    sections.append(_claims_section(h.claims, _sums(h.claims, service.CLAIM_AMOUNTS)))
     name = f" {e.name}" if e is not None else ""
     period = f"{h.credit_code}{name}{_bank_note(h.scope)}"
     return Report("企业贷款档案", "Enterprise history", period, h.generated_at, sections)
