@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 import loanfund.core.db
 
 revision: str = "d67d15b0af03"
