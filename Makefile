@@ -63,5 +63,9 @@ fmt: install
 	$(BIN)/ruff format src tests bench migrations
 	$(BIN)/ruff check --fix src tests bench migrations
 
+# 50 bank clients for 60 s against two server processes on PostgreSQL; prints req/s and p50/p99.
+load: install
+	$(BIN)/python bench/load.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis loanfund.db loanfund.db-* $(KEYS_FILE)

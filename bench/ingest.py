@@ -296,7 +296,8 @@ def main() -> None:
     raw_rate = sum(r["rows_per_s"] for r in raw_runs) / len(raw_runs)
     common.line(
         "raw psycopg executemany",
-        f"{raw_rate:,.0f} rows/s (before {raw_runs[0]['rows_per_s']:,.0f}, after {raw_runs[1]['rows_per_s']:,.0f})",
+        f"{raw_rate:,.0f} rows/s (before {raw_runs[0]['rows_per_s']:,.0f}, "
+        f"after {raw_runs[1]['rows_per_s']:,.0f})",
     )
     common.line(
         "API (1 worker, idempotency keys)", f"{api['rows_per_s']:,.0f} rows/s ({api['seconds']:.1f} s)"

@@ -1,6 +1,6 @@
 """The real app with one extra route, for benchmarks only: `POST /bench/bare` inserts one row into
-`bench_bare` and answers 201, with no authentication, validation, idempotency or audit — the floor that a single write
-request through this app, its middleware and its session handling costs.
+`bench_bare` and answers 201, with no authentication, validation, idempotency or audit — the floor
+that a single write request through this app, its middleware and its session handling costs.
 
     python -m bench.serve --host 127.0.0.1 --port 8001
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -21,7 +23,8 @@ from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from loanfund.app import create_app
-from loanfund.applications.router import today
+from loanfund.applications.router import today as today_dependency
+from loanfund.core.clock import business_today
 from loanfund.core.config import Settings
 from loanfund.core.db import make_engine
 from loanfund.core.migrations import upgrade
@@ -157,10 +160,88 @@ def on_day(app: FastAPI) -> Iterator[Callable[[date], None]]:
     """Set the business date the application endpoints see (application and decision dates)."""
 
     def set_day(day: date) -> None:
-        app.dependency_overrides[today] = lambda: day
+        app.dependency_overrides[today_dependency] = lambda: day
 
     yield set_day
-    app.dependency_overrides.pop(today, None)
+    app.dependency_overrides.pop(today_dependency, None)
+
+
+@pytest.fixture
+def funded(session: Session) -> None:
+    """A fund of 100,000,000 yuan, so that the 10× leverage cap admits up to 1,000,000,000 of lending."""
+    factories.contribute(session, 100_000_000)
+
+
+# --- loans and the fund, relative to today ---
+
+NplLoan = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def today(settings: Settings) -> date:
+    return business_today(settings)
+
+
+@pytest.fixture
+def fund_10m(session: Session) -> None:
+    """The DOMAIN scenario's fund: city 4,000,000 + district 6,000,000."""
+    factories.contribute(session, 4_000_000, source="city", day="2020-01-01")
+    factories.contribute(session, 6_000_000, source="district", day="2020-01-01")
+
+
+@pytest.fixture
+def npl_loan(client: TestClient, session: Session, today: date) -> NplLoan:
+    """A loan of `amount` yuan, fully disbursed 200 days ago and now 95 days past due."""
+    counter = iter(range(1, 10_000))
+
+    def make(caller: factories.Caller, amount: str = "3000000", *, dpd: int = 95) -> dict[str, Any]:
+        n = next(counter)
+        code = factories.make_enterprise(session).credit_code
+        start = today - timedelta(days=200)
+        body = {
+            "bank_loan_ref": f"NPL-{caller.name}-{n}",
+            "credit_code": code,
+            "amount": amount,
+            "annual_rate_pct": "4.00",
+            "start_date": start.isoformat(),
+            "maturity_date": (start + timedelta(days=360)).isoformat(),
+        }
+        r = client.post("/api/v1/loans", json=body, headers=caller.headers)
+        assert r.status_code == 201, r.text
+        lid = r.json()["id"]
+        r = client.post(
+            f"/api/v1/loans/{lid}/disbursements",
+            json={
+                "bank_event_ref": f"{body['bank_loan_ref']}-d",
+                "date": start.isoformat(),
+                "amount": amount,
+            },
+            headers=caller.headers,
+        )
+        assert r.status_code == 201, r.text
+        r = client.post(
+            f"/api/v1/loans/{lid}/delinquency",
+            json={
+                "bank_event_ref": f"{body['bank_loan_ref']}-q",
+                "date": today.isoformat(),
+                "days_past_due": dpd,
+            },
+            headers=caller.headers,
+        )
+        assert r.status_code == 201, r.text
+        loan: dict[str, Any] = r.json()["loan"]
+        return loan
+
+    return make
+
+
+@pytest.fixture
+def lenient_breakers(settings: Settings) -> Iterator[None]:
+    """Bank breakers that never trip, for tests about something else."""
+    saved = settings.breaker_warning_ratio, settings.breaker_suspend_ratio
+    settings.breaker_warning_ratio = settings.breaker_suspend_ratio = Decimal("1.5")
+    yield
+    settings.breaker_warning_ratio, settings.breaker_suspend_ratio = saved
 
 
 # --- callers -------------------------------------------------------------------------------------

@@ -151,3 +151,19 @@ def make_application(
     app, token = application_service.submit_application(session, settings, body, today=today)
     session.commit()
     return app, token
+
+
+def contribute(session: Session, yuan: int, *, source: str = "district", day: str = "2017-01-01") -> None:
+    """Pay money into the fund (so that the leverage cap admits lending)."""
+    from loanfund.fund.contributions import record_contribution
+    from loanfund.fund.models import ContributionSource
+
+    record_contribution(
+        session,
+        TEST_ACTOR,
+        source=ContributionSource(source),
+        amount_fen=yuan * 100,
+        value_date=date.fromisoformat(day),
+        budget_doc_no=f"DOC-{next(_seq)}",
+    )
+    session.commit()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 from loanfund.audit.models import AuditRecord
 from loanfund.loans.models import LoanEvent
 from tests.factories import Caller, application_payload, make_enterprise
+
+pytestmark = pytest.mark.usefixtures("funded")
 
 
 def test_the_whole_journey_and_its_replay(

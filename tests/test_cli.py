@@ -52,3 +52,14 @@ def test_demo_seeds_once(cli_db: str, tmp_path: Path) -> None:
     assert r.exit_code == 0
     assert "skipped" in r.output
     assert runner.invoke(app, ["demo"]).exit_code == 1
+
+
+def test_portfolio_verify_and_idempotency_purge(cli_db: str) -> None:
+    r = runner.invoke(app, ["portfolio", "verify"])
+    assert r.exit_code == 0, r.output
+    assert "agree" in r.output
+    r = runner.invoke(app, ["portfolio", "rebuild"])
+    assert r.exit_code == 0
+    r = runner.invoke(app, ["idempotency", "purge"])
+    assert r.exit_code == 0
+    assert "expired" in r.output

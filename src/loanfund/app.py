@@ -10,6 +10,7 @@ from loanfund import __version__
 from loanfund.applications.router import router as applications_router
 from loanfund.audit.router import router as audit_router
 from loanfund.banks.router import router as banks_router
+from loanfund.claims.router import router as claims_router
 from loanfund.core.config import Settings, get_settings
 from loanfund.core.db import make_engine, make_sessionmaker
 from loanfund.core.errors import install_error_handlers
@@ -18,10 +19,12 @@ from loanfund.core.middleware import RequestContextMiddleware
 from loanfund.core.migrations import head_revision
 from loanfund.core.ratelimit import RateLimiter
 from loanfund.enterprises.router import router as enterprises_router
+from loanfund.fund.oversight_router import router as fund_oversight_router
 from loanfund.fund.router import router as fund_router
 from loanfund.loans.router import router as loans_router
 from loanfund.ops.router import router as ops_router
 from loanfund.rates.router import router as rates_router
+from loanfund.reports.router import router as reports_router
 from loanfund.staff.router import router as staff_router
 from loanfund.status_reports.router import router as status_reports_router
 
@@ -73,7 +76,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         applications_router,
         loans_router,
         fund_router,
+        fund_oversight_router,
+        claims_router,
         status_reports_router,
+        reports_router,
         staff_router,
         audit_router,
     )

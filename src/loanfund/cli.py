@@ -34,6 +34,10 @@ bank_app.add_typer(bank_key_app, name="key")
 app.add_typer(staff_app, name="staff")
 staff_app.add_typer(staff_key_app, name="key")
 app.add_typer(fund_app, name="fund")
+portfolio_app = typer.Typer(help="The loan book's maintained aggregates", no_args_is_help=True)
+app.add_typer(portfolio_app, name="portfolio")
+idempotency_app = typer.Typer(help="Stored idempotent responses", no_args_is_help=True)
+app.add_typer(idempotency_app, name="idempotency")
 
 CLI = Actor(kind="system", id=None, name="cli")
 
@@ -202,6 +206,49 @@ def fund_reconcile() -> None:
     if not result.ok:
         raise _fail("the ledger does not reconcile")
     typer.echo("ledger reconciles")
+
+
+@portfolio_app.command("verify")
+def portfolio_verify() -> None:
+    """Compare the maintained aggregates with a rebuild from the loans; exit 1 on any difference."""
+    from loanfund.portfolio import service as portfolio
+
+    settings = get_settings()
+    with transaction(make_engine(settings)) as session:
+        maintained = portfolio.snapshot_tables(session)
+        portfolio.rebuild(session, settings.npl_days)
+        rebuilt = portfolio.snapshot_tables(session)
+        session.rollback()
+    diff = {
+        name: len(maintained[name] ^ rebuilt[name])
+        for name in maintained
+        if maintained[name] != rebuilt[name]
+    }
+    if diff:
+        typer.echo(f"aggregates differ from a rebuild (rows that differ per table): {diff}")
+        raise typer.Exit(code=1)
+    typer.echo("portfolio aggregates agree with the loans")
+
+
+@portfolio_app.command("rebuild")
+def portfolio_rebuild() -> None:
+    """Recompute every aggregate from the loans (after a bulk load or a repair)."""
+    from loanfund.portfolio import service as portfolio
+
+    settings = get_settings()
+    with transaction(make_engine(settings)) as session:
+        portfolio.rebuild(session, settings.npl_days)
+    typer.echo("portfolio aggregates rebuilt")
+
+
+@idempotency_app.command("purge")
+def idempotency_purge() -> None:
+    """Delete stored responses whose keys have expired."""
+    from loanfund.core.idempotency import purge_expired
+
+    with transaction(make_engine(get_settings())) as session:
+        count = purge_expired(session)
+    typer.echo(f"{count} expired idempotency keys deleted")
 
 
 @app.command()

@@ -3,9 +3,11 @@
 from loanfund.applications.models import Application
 from loanfund.audit.models import AuditRecord
 from loanfund.banks.models import Bank
+from loanfund.claims.models import Claim, Recovery
 from loanfund.core.db import Base
 from loanfund.core.idempotency import IdempotencyRecord
 from loanfund.enterprises.models import Enterprise
+from loanfund.fund.breakers import Breaker
 from loanfund.fund.models import AccountBalance, Contribution, LedgerAccount, LedgerEntry, LedgerTransaction
 from loanfund.loans.models import Loan, LoanEvent
 from loanfund.portfolio.models import (
@@ -27,6 +29,8 @@ __all__ = [
     "Bank",
     "Base",
     "BorrowerYear",
+    "Breaker",
+    "Claim",
     "Contribution",
     "CreditLine",
     "Discrepancy",
@@ -41,6 +45,7 @@ __all__ = [
     "LprRate",
     "PortfolioDaily",
     "PortfolioMonthly",
+    "Recovery",
     "Staff",
     "StatusReport",
     "StatusReportLine",

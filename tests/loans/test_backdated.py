@@ -1,9 +1,12 @@
 """Through the API: a backdated event yields the same loan as if the events had been posted in order."""
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.factories import Caller, contract_payload, make_enterprise
+
+pytestmark = pytest.mark.usefixtures("funded")
 
 URL = "/api/v1/loans"
 EVENTS = [

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 from loanfund.loans.models import Loan, LoanEvent
 from tests.factories import Caller, contract_payload, make_enterprise
 
+pytestmark = pytest.mark.usefixtures("funded")
+
 URL = "/api/v1/loans"
 
 

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from loanfund.audit.models import AuditRecord
 from tests.factories import Caller, contract_payload, make_enterprise
 
+pytestmark = pytest.mark.usefixtures("funded")
+
 URL = "/api/v1/loans"
 
 

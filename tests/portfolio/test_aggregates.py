@@ -15,6 +15,8 @@ from loanfund.core.config import Settings
 from loanfund.core.errors import LoanfundError
 from loanfund.enterprises import service as enterprise_service
 from loanfund.enterprises.schemas import EnterpriseCreate
+from loanfund.fund.contributions import record_contribution
+from loanfund.fund.models import ContributionSource
 from loanfund.loans import service as loan_service
 from loanfund.loans.state import Event, EventKind, LoanState
 from loanfund.portfolio import service as portfolio
@@ -51,6 +53,14 @@ def test_maintained_aggregates_equal_a_rebuild(session: Session, settings: Setti
     try:
         bank = bank_service.create_bank(
             session, TEST_ACTOR, code="AGG", name="agg", fund_share=Decimal("0.8")
+        )
+        record_contribution(
+            session,
+            TEST_ACTOR,
+            source=ContributionSource.city,
+            amount_fen=10_000_000,
+            value_date=date(2020, 1, 1),
+            budget_doc_no="AGG-DOC",
         )
         ents = [
             enterprise_service.create_enterprise(

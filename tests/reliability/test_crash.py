@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import date
 from typing import Any
 
 import httpx
@@ -14,6 +15,8 @@ from sqlalchemy.orm import Session
 from loanfund.audit.service import SYSTEM
 from loanfund.enterprises import service as enterprise_service
 from loanfund.enterprises.schemas import EnterpriseCreate
+from loanfund.fund.contributions import record_contribution
+from loanfund.fund.models import ContributionSource
 from loanfund.loans.models import Loan, LoanEvent
 from tests.factories import credit_code
 from tests.reliability.conftest import Server
@@ -57,6 +60,14 @@ def _seed(server: Server) -> tuple[str, str]:
             s,
             SYSTEM,
             EnterpriseCreate(credit_code=code, name="重庆崩溃测试有限公司", industry="I", tech_reg_no="T1"),
+        )
+        record_contribution(
+            s,
+            SYSTEM,
+            source=ContributionSource.district,
+            amount_fen=100_000_000_00,
+            value_date=date(2020, 1, 1),
+            budget_doc_no="CRASH-1",
         )
         s.commit()
     engine.dispose()

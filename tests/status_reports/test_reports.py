@@ -6,6 +6,8 @@ from sqlalchemy.orm import Session
 
 from tests.factories import Caller, contract_payload, make_enterprise
 
+pytestmark = pytest.mark.usefixtures("funded")
+
 URL = "/api/v1/status-reports"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -74,6 +75,10 @@ class Settings(BaseSettings):
     max_term_months: int = Field(default=12, ge=1)
     leverage_cap: Decimal = Field(default=Decimal("10"), gt=0)
     npl_days: int = Field(default=90, ge=1)
+    aging_bucket_days: list[int] = Field(
+        default_factory=lambda: [30, 60, 90],
+        description="Upper bounds of the aging buckets in days past due (1–30, 31–60, 61–90, over 90)",
+    )
     claim_window_days: int = Field(default=180, ge=1)
     breaker_warning_ratio: Decimal = Field(default=Decimal("0.05"), gt=0, lt=1)
     breaker_suspend_ratio: Decimal = Field(default=Decimal("0.08"), gt=0, lt=1)
@@ -93,6 +98,9 @@ class Settings(BaseSettings):
             raise ValueError("breaker_warning_ratio must not exceed breaker_suspend_ratio")
         if self.page_size_default > self.page_size_max:
             raise ValueError("page_size_default must not exceed page_size_max")
+        bounds = self.aging_bucket_days
+        if not bounds or bounds[0] < 1 or any(b <= a for a, b in pairwise(bounds)):
+            raise ValueError("aging_bucket_days must be positive and strictly increasing")
         return self
 
     @model_validator(mode="after")

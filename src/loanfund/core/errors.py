@@ -156,7 +156,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database unavailable: %s", exc.orig.__class__.__name__ if exc.orig else exc)
+        log.error(
+            "database error: %s: %s",
+            type(exc.orig).__name__,
+            str(exc.orig).splitlines()[0] if exc.orig else "",
+        )
         return error_response(
             503,
             "database_unavailable",

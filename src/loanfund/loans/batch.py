@@ -81,6 +81,7 @@ def submit(
         raise
     batch.write(done)
     savepoint.commit()
+    service.evaluate_breakers(session, settings, actor, batch.lk)
     contracts = sum(1 for d in done if d.event is None)
     ids = [d.loan.id for d in done]
     assert all(i is not None for i in ids)
@@ -168,6 +169,8 @@ class _Batch:
             )
         if self.quota is not None and self.committed + amount_fen > self.quota:
             raise service.quota_exceeded()
+        # a contract is not yet covered principal: it must fit under the cap, and is counted when disbursed
+        self.lk.coverage.admit(self.bank, amount_fen, item.start_date, counts=False)
         loan = LoanDraft(
             id=None,
             **service.new_loan_values(
@@ -202,6 +205,9 @@ class _Batch:
         if ref in self.new_event_refs:
             raise service.event_ref_taken(ref, {"index": self.new_event_refs[ref]})
         snap, deltas = service.plan_event(loan, event, self.settings.npl_days, lambda: self._history(loan))
+        if event.kind is EventKind.disbursement:
+            self.lk.coverage.admit(self.bank, event.principal_fen, event.event_date)
+        self.lk.touched_banks.add(loan.bank_id)
         before = service.loan_view(loan)
         part = service.quota_part(loan)
         loan.set_snapshot(snap)

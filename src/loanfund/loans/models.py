@@ -28,6 +28,7 @@ class Loan(TimestampMixin, Base):
             "principal_repaid_fen >= 0 AND principal_repaid_fen <= disbursed_fen", name="repaid_range"
         ),
         Index("ix_loans_bank_state", "bank_id", "state"),
+        Index("ix_loans_state_dpd", "state", "days_past_due"),  # programme-wide aging report
         Index("ix_loans_enterprise", "enterprise_id"),
         Index("ix_loans_first_disbursed_on", "first_disbursed_on"),
     )

@@ -103,6 +103,7 @@ def _post_event(
     row = service.post_event(
         session, settings, caller.actor, loan, event, bank_event_ref=bank_event_ref, lookups=lk
     )
+    service.evaluate_breakers(session, settings, caller.actor, lk)
     return EventResult(event=EventRead.of(row), loan=LoanRead.of(loan, credit_code))
 
 

@@ -23,6 +23,7 @@ from loanfund.core.errors import Conflict, InvalidInput, LoanfundError, NotFound
 from loanfund.core.money import to_fen, yuan_str
 from loanfund.enterprises import repository as enterprise_repo
 from loanfund.enterprises.models import Enterprise
+from loanfund.fund.exposure import CoverageGate
 from loanfund.loans import repository
 from loanfund.loans.models import Loan, LoanEvent, LoanFields
 from loanfund.loans.state import (
@@ -59,8 +60,16 @@ class Lookups:
     max_lines: dict[date, int] = field(default_factory=dict)
     closed: dict[int, date | None] = field(default_factory=dict)
     locked: set[int] = field(default_factory=set)
+    touched_banks: set[int] = field(default_factory=set)
+    _gate: CoverageGate | None = None
     _today: date | None = None
     _rules: rates.RuleTables | None = None
+
+    @property
+    def coverage(self) -> CoverageGate:
+        if self._gate is None:
+            self._gate = CoverageGate(self.session, self.settings)
+        return self._gate
 
     @property
     def today(self) -> date:
@@ -302,6 +311,8 @@ def register_contract(
     if bank.lending_quota_fen is not None:
         if committed_fen(session, bank.id) + amount_fen > bank.lending_quota_fen:
             raise quota_exceeded()
+    # a contract is not yet covered principal: it must fit under the cap, and is counted when disbursed
+    lk.coverage.admit(bank, amount_fen, start_date, counts=False)
     loan = Loan(
         **new_loan_values(
             bank,
@@ -437,6 +448,11 @@ def post_event(
         settings.npl_days,
         lambda: stored_events(session, loan.id),
     )
+    if event.kind is EventKind.disbursement:
+        bank = session.get(Bank, loan.bank_id)
+        assert bank is not None
+        lk.coverage.admit(bank, event.principal_fen, event.event_date)
+    lk.touched_banks.add(loan.bank_id)
     row = LoanEvent(loan_id=loan.id, bank_id=loan.bank_id, source=source, **event_row(event, bank_event_ref))
     session.add(row)
     before = loan_view(loan)
@@ -506,6 +522,15 @@ def transition(
         reason=reason,
     )
     return loan
+
+
+def evaluate_breakers(session: Session, settings: Settings, actor: Actor, lookups: Lookups) -> None:
+    """After a request's loan changes: re-evaluate the circuit breaker of every bank it touched."""
+    from loanfund.fund import breakers
+
+    for bank_id in sorted(lookups.touched_banks):
+        breakers.evaluate_bank(session, settings, actor, bank_id)
+    lookups.touched_banks.clear()
 
 
 def get_for_bank_locked(session: Session, lk: Lookups, bank_id: int, loan_id: int) -> tuple[Loan, str]:

@@ -135,6 +135,7 @@ def submit(
         if ref not in reported and derived.get(loan.id, 0) > 0 and loan.state in OPEN_FOR_BANK_EVENTS:
             note("missing_from_report", ref, loan, None)
 
+    loan_service.evaluate_breakers(session, settings, actor, lookups)
     report = StatusReport(
         bank_id=bank.id, month_end=month_end, line_count=len(lines), discrepancy_count=len(found)
     )

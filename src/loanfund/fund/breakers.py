@@ -1,0 +1,185 @@
+"""Circuit breakers (熔断).
+
+Per bank: NPL ratio ≥ `breaker_warning_ratio` → warning; ≥ `breaker_suspend_ratio` → suspended, and new
+loans from the bank are refused coverage until an officer lifts it (with a reason). A lifted suspension
+stays lifted while the ratio stays at or above the warning line; once the ratio falls below it, the
+breaker arms again. Programme-wide: compensation paid in a calendar year ≥
+`annual_compensation_stop_ratio` × fund size stops all new coverage. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Enum, ForeignKey, Numeric, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from loanfund.audit.service import Actor, record
+from loanfund.core.config import Settings
+from loanfund.core.db import Base, utcnow
+from loanfund.core.errors import Conflict
+from loanfund.fund import service as fund_service
+from loanfund.portfolio import service as portfolio
+
+PROGRAMME = "programme"
+
+
+class BreakerState(enum.StrEnum):
+    normal = "normal"
+    warning = "warning"
+    suspended = "suspended"
+    stopped = "stopped"  # programme-wide only
+
+
+class Breaker(Base):
+    __tablename__ = "breakers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))  # bank | programme
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), unique=True)
+    state: Mapped[BreakerState] = mapped_column(
+        Enum(BreakerState, native_enum=False, length=16, validate_strings=True), default=BreakerState.normal
+    )
+    ratio: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
+    lifted: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _bank_row(session: Session, bank_id: int, *, lock: bool = False) -> Breaker | None:
+    stmt = select(Breaker).where(Breaker.bank_id == bank_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
+def _programme_row(session: Session) -> Breaker | None:
+    return session.scalar(select(Breaker).where(Breaker.scope == PROGRAMME))
+
+
+def bank_suspended(session: Session, bank_id: int) -> bool:
+    row = _bank_row(session, bank_id)
+    return row is not None and row.state is BreakerState.suspended
+
+
+def level(settings: Settings, ratio: Decimal | None) -> BreakerState:
+    if ratio is None or ratio < settings.breaker_warning_ratio:
+        return BreakerState.normal
+    if ratio < settings.breaker_suspend_ratio:
+        return BreakerState.warning
+    return BreakerState.suspended
+
+
+def evaluate_bank(session: Session, settings: Settings, actor: Actor, bank_id: int) -> Breaker:
+    """Recompute a bank's breaker from its current NPL ratio; audit any change of state."""
+    from loanfund.fund.exposure import npl_ratio
+
+    s = portfolio.stocks_by_bank(session, bank_id=bank_id).get(bank_id, portfolio.Stocks())
+    ratio = npl_ratio(s.npl_fen, s.compensated_fen, s.covered_fen)
+    row = _bank_row(session, bank_id, lock=True)
+    if row is None:
+        row = Breaker(scope="bank", bank_id=bank_id, state=BreakerState.normal)
+        session.add(row)
+    target = level(settings, ratio)
+    lifted = bool(row.lifted) and target is not BreakerState.normal
+    if row.state is BreakerState.suspended:
+        new = BreakerState.suspended  # only an officer lifts a suspension
+    elif target is BreakerState.suspended and lifted:
+        new = BreakerState.warning
+    else:
+        new = target
+    old = row.state
+    row.ratio = ratio
+    row.lifted = lifted
+    if new is not old:
+        row.state = new
+        row.changed_at = utcnow()
+        row.reason = f"NPL ratio {ratio}"
+        record(
+            session,
+            actor,
+            "breaker.change",
+            "breaker",
+            f"bank:{bank_id}",
+            before={"state": old},
+            after={"state": new, "npl_ratio": ratio},
+        )
+    session.flush()
+    return row
+
+
+def lift(session: Session, settings: Settings, actor: Actor, bank_id: int, reason: str) -> Breaker:
+    row = _bank_row(session, bank_id, lock=True)
+    if row is None or row.state is not BreakerState.suspended:
+        raise Conflict("The bank's coverage is not suspended", code="breaker_not_suspended")
+    row.state = (
+        BreakerState.warning if level(settings, row.ratio) is not BreakerState.normal else BreakerState.normal
+    )
+    row.lifted = True
+    row.reason = reason
+    row.changed_at = utcnow()
+    session.flush()
+    record(
+        session,
+        actor,
+        "breaker.lift",
+        "breaker",
+        f"bank:{bank_id}",
+        before={"state": BreakerState.suspended},
+        after={"state": row.state},
+        reason=reason,
+    )
+    return row
+
+
+def programme_ratio(session: Session, day: date) -> tuple[int, int, Decimal | None]:
+    """(compensation paid in `day`'s calendar year, fund size, their ratio)."""
+    from loanfund.fund.exposure import ratio
+
+    paid = fund_service.compensation_paid_between(session, date(day.year, 1, 1), date(day.year, 12, 31))
+    size = fund_service.fund_position(session).fund_size_fen
+    return paid, size, ratio(paid, size)
+
+
+def programme_stopped(session: Session, settings: Settings, day: date) -> bool:
+    _, _, r = programme_ratio(session, day)
+    return r is not None and r >= settings.annual_compensation_stop_ratio
+
+
+def evaluate_programme(session: Session, settings: Settings, actor: Actor, day: date) -> Breaker:
+    _, _, r = programme_ratio(session, day)
+    target = (
+        BreakerState.stopped
+        if r is not None and r >= settings.annual_compensation_stop_ratio
+        else BreakerState.normal
+    )
+    row = _programme_row(session)
+    if row is None:
+        row = Breaker(scope=PROGRAMME, bank_id=None, state=BreakerState.normal)
+        session.add(row)
+    old = row.state
+    row.ratio = r
+    if target is not old:
+        row.state = target
+        row.changed_at = utcnow()
+        row.reason = f"compensation paid in {day.year} ÷ fund size = {r}"
+        record(
+            session,
+            actor,
+            "breaker.change",
+            "breaker",
+            PROGRAMME,
+            before={"state": old},
+            after={"state": target, "ratio": r},
+        )
+    session.flush()
+    return row
+
+
+def list_breakers(session: Session, bank_id: int | None = None) -> list[Breaker]:
+    stmt = select(Breaker).order_by(Breaker.id)
+    if bank_id is not None:
+        stmt = stmt.where(Breaker.bank_id == bank_id)
+    return list(session.scalars(stmt))
