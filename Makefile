@@ -59,6 +59,12 @@ test: lint typecheck migrations-check
 	[ $$rc -eq 0 ] || exit $$rc; \
 	echo "== backends tested: $$ran =="
 
+# Benchmarks against raw baselines on the PostgreSQL server of LOANFUND_TEST_POSTGRES_URL (each creates and
+# drops its own loanfund_bench_* databases). Quick profile: under 5 minutes. BENCH_PROFILE=full make bench:
+# the 1,000,000-loan figures (about half an hour). They print ratios against their bars; never a test.
+bench: install
+	@set -e; for b in ingest single reports; do $(BIN)/python -m bench.$$b; done
+
 fmt: install
 	$(BIN)/ruff format src tests bench migrations
 	$(BIN)/ruff check --fix src tests bench migrations

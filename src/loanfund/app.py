@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
@@ -36,6 +40,17 @@ TAGS = [
 ]
 
 
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # sync endpoints run in anyio's default thread pool (40 threads unless set; see README)
+        if settings.threadpool_size is not None:
+            to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+        yield
+
+    return lifespan
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check_production()
@@ -51,6 +66,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             'timestamps are UTC. Errors are `{"error": {"code", "message", "details"}}`.'
         ),
         openapi_tags=TAGS,
+        lifespan=_lifespan(settings),
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -1,5 +1,6 @@
 import pytest
 from pydantic import SecretStr, ValidationError
+from sqlalchemy import Engine
 
 from loanfund.core.config import ConfigurationError, Settings
 
@@ -32,3 +33,15 @@ def test_business_rules_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_inconsistent_breaker_thresholds_are_refused() -> None:
     with pytest.raises(ValidationError):
         Settings(breaker_warning_ratio="0.09", breaker_suspend_ratio="0.08")
+
+
+def test_threadpool_size_is_applied_at_startup(settings: Settings, engine: Engine) -> None:
+    from anyio import to_thread
+    from fastapi.testclient import TestClient
+
+    from loanfund.app import create_app
+
+    app = create_app(settings.model_copy(update={"threadpool_size": 7}), engine)
+    with TestClient(app) as client:
+        assert client.portal is not None
+        assert client.portal.call(lambda: to_thread.current_default_thread_limiter().total_tokens) == 7

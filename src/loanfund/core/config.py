@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     batch_max_items: int = Field(default=5000, ge=1)
     key_touch_interval_s: int = Field(default=60, ge=0)
+    threadpool_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Threads for the sync endpoints, per worker; default anyio's 40",
+    )
 
     # --- business rules (DOMAIN.md "defaults") ----------------------------------------------
     default_fund_share: Decimal = Field(default=Decimal("0.80"), gt=0, le=1)
