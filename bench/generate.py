@@ -150,7 +150,7 @@ def enterprise_rows(n: int, rng: random.Random, first: int = 1) -> Iterator[tupl
             f"{reg.year}500114{i:07d}",
             reg,
             f"GR{issued.year}5110{i:06d}" if high_tech else None,
-            issued.replace(year=issued.year + 3) - timedelta(days=1) if high_tech else None,
+            add_months(issued, 36) - timedelta(days=1) if high_tech else None,
             rng.randint(8, 400),
             False,
             now,
@@ -176,11 +176,23 @@ class Registry:
     keys: dict[str, str] = field(default_factory=dict)  # who → key
 
 
-def make_registry(engine: Engine, settings: Settings, n_enterprises: int, rng: random.Random) -> Registry:
-    """Banks, an analyst and their keys through the services; the enterprises by COPY."""
+def make_registry(
+    engine: Engine, settings: Settings, n_enterprises: int, rng: random.Random, *, fund_yuan: int = 0
+) -> Registry:
+    """Banks, an analyst and their keys through the services; the enterprises by COPY; with `fund_yuan`,
+    a contribution to the fund (dated 2017) so that the leverage cap admits lending through the API."""
     keys: dict[str, str] = {}
     banks = []
     with transaction(engine) as session:
+        if fund_yuan:
+            contributions.record_contribution(
+                session,
+                ACTOR,
+                source=ContributionSource.district,
+                amount_fen=fund_yuan * 100,
+                value_date=date(2017, 1, 1),
+                budget_doc_no="BENCH-FUND",
+            )
         staff = staff_service.create_staff(session, ACTOR, name="bench analyst", role=Role.analyst)
         keys["analyst"] = staff_service.issue_key(session, settings, ACTOR, staff=staff, label="bench").secret
         for code, name, share, weight in BANKS:

@@ -41,6 +41,7 @@ from loanfund.core.config import Settings
 BATCH = 1_000
 BAR_RATIO = 0.4
 BAR_RSS_MIB = 250
+FUND_YUAN = 50_000_000_000  # so that the 10× leverage cap admits every contract (≤ 2,000,000 each)
 CLIENTS = int(os.environ.get("BENCH_INGEST_CLIENTS", "1"))  # concurrent posting streams, both sides
 
 
@@ -134,7 +135,7 @@ def run_api(n: int, clients: int) -> dict[str, Any]:
     with common.fresh_database("ingest_api") as url:
         settings = Settings(database_url=url)
         engine = create_engine(url)
-        registry = make_registry(engine, settings, 2_000, random.Random(1))
+        registry = make_registry(engine, settings, 2_000, random.Random(1), fund_yuan=FUND_YUAN)
         engine.dispose()
         codes = [credit_code(i) for i in range(1, 2_001)]
         contracts, event_phases = plan(n, codes)
@@ -214,7 +215,7 @@ def run_raw(n: int, clients: int) -> dict[str, Any]:
     with common.fresh_database("ingest_raw") as url:
         settings = Settings(database_url=url)
         engine = create_engine(url)
-        registry = make_registry(engine, settings, 2_000, random.Random(1))
+        registry = make_registry(engine, settings, 2_000, random.Random(1), fund_yuan=FUND_YUAN)
         engine.dispose()
         bank_id = registry.banks[0][0]
         codes = [credit_code(i) for i in range(1, 2_001)]

@@ -180,7 +180,7 @@ def main() -> None:
     with common.fresh_database("single") as url:
         settings = Settings(database_url=url)
         engine = create_engine(url)
-        registry = make_registry(engine, settings, 500, random.Random(3))
+        registry = make_registry(engine, settings, 500, random.Random(3), fund_yuan=1_000_000_000)
         ensure_bare_table(engine)
         engine.dispose()
         today = business_today(settings)

@@ -24,7 +24,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, any_, bindparam, insert, select, text, tuple_, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Table,
+    TextClause,
+    any_,
+    bindparam,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -40,8 +52,31 @@ def _dialect(session: Session) -> Dialect:
     return session.get_bind().dialect
 
 
-def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    return column.type.dialect_impl(dialect).bind_processor(dialect)
+# Per (table, column, dialect): bind processors and SQL type names. Per statement shape: the SQL text, so
+# that SQLAlchemy's compiled cache and psycopg's prepared statements are reused from call to call.
+_PROCESSORS: dict[tuple[str, str, str], Callable[[Any], Any] | None] = {}
+_SQL_TYPES: dict[tuple[str, str, str], str] = {}
+_TEXTS: dict[tuple[Any, ...], TextClause] = {}
+
+
+def _processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any] | None:
+    key = (table.name, name, dialect.name)
+    if key not in _PROCESSORS:
+        _PROCESSORS[key] = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+    return _PROCESSORS[key]
+
+
+def _sql_type(table: Table, name: str, dialect: Dialect) -> str:
+    key = (table.name, name, dialect.name)
+    if key not in _SQL_TYPES:
+        _SQL_TYPES[key] = str(table.c[name].type.dialect_impl(dialect).compile(dialect=dialect))
+    return _SQL_TYPES[key]
+
+
+def _text(key: tuple[Any, ...], build: Callable[[], str]) -> TextClause:
+    if key not in _TEXTS:
+        _TEXTS[key] = text(build())
+    return _TEXTS[key]
 
 
 def _default(column: Column[Any]) -> Any:
@@ -67,7 +102,7 @@ def _converter(
     table: Table, dialect: Dialect, columns: Sequence[str]
 ) -> Callable[[Sequence[Any]], Sequence[Any]]:
     """Bind-process one row of values in `columns` order (enums to names, UTC timestamps, JSON)."""
-    procs = [(i, p) for i, c in enumerate(columns) if (p := _processor(table.c[c], dialect)) is not None]
+    procs = [(i, p) for i, c in enumerate(columns) if (p := _processor(table, c, dialect)) is not None]
 
     def convert(values: Sequence[Any]) -> Sequence[Any]:
         if not procs:
@@ -148,24 +183,25 @@ def convert_values(
     return _converter(table, dialect, columns)(values)
 
 
-def _sql_type(column: Column[Any], dialect: Dialect) -> str:
-    return str(column.type.dialect_impl(dialect).compile(dialect=dialect))
+def _unnest(table: Table, dialect: Dialect, columns: Sequence[str]) -> str:
+    """`unnest(:c0::T0[], :c1::T1[], …) AS v("a", "b", …)`: one array parameter per column."""
+    arrays = ", ".join(
+        f"CAST(:c{i} AS {_sql_type(table, name, dialect)}[])" for i, name in enumerate(columns)
+    )
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f"unnest({arrays}) AS v({names})"
 
 
 def _arrays(
     table: Table, dialect: Dialect, rows: Sequence[Row], columns: Sequence[str]
-) -> tuple[str, dict[str, list[Any]]]:
-    """`unnest(:c0::T0[], :c1::T1[], …) AS v("a", "b", …)` and its parameters, one array per column."""
+) -> dict[str, list[Any]]:
+    """The parameters of `_unnest`: each column's values, bind-processed."""
     params: dict[str, list[Any]] = {}
     for i, name in enumerate(columns):
         values = [row[name] for row in rows]
-        proc = _processor(table.c[name], dialect)
+        proc = _processor(table, name, dialect)
         params[f"c{i}"] = values if proc is None else [None if v is None else proc(v) for v in values]
-    arrays = ", ".join(
-        f"CAST(:c{i} AS {_sql_type(table.c[name], dialect)}[])" for i, name in enumerate(columns)
-    )
-    names = ", ".join(f'"{c}"' for c in columns)
-    return f"unnest({arrays}) AS v({names})", params
+    return params
 
 
 def update_rows(session: Session, table: Table, rows: Sequence[Row], *, key: str = "id") -> None:
@@ -181,11 +217,15 @@ def update_rows(session: Session, table: Table, rows: Sequence[Row], *, key: str
         )
         session.execute(stmt, [{"_key": r[key], **{f"_v_{c}": r[c] for c in columns}} for r in rows])
         return
-    source, params = _arrays(table, _dialect(session), rows, [key, *columns])
-    sets = ", ".join(f'"{c}" = v."{c}"' for c in columns)
-    session.execute(
-        text(f'UPDATE "{table.name}" AS t SET {sets} FROM {source} WHERE t."{key}" = v."{key}"'), params
-    )
+    dialect = _dialect(session)
+
+    def build() -> str:
+        sets = ", ".join(f'"{c}" = v."{c}"' for c in columns)
+        source = _unnest(table, dialect, [key, *columns])
+        return f'UPDATE "{table.name}" AS t SET {sets} FROM {source} WHERE t."{key}" = v."{key}"'
+
+    sql = _text(("update", table.name, key, *columns), build)
+    session.execute(sql, _arrays(table, dialect, rows, [key, *columns]))
 
 
 def insert_returning(
@@ -204,14 +244,18 @@ def insert_returning(
             )
             out.extend(tuple(r) for r in session.execute(stmt))
         return out
-    source, params = _arrays(table, _dialect(session), rows, columns)
-    names = ", ".join(f'"{c}"' for c in columns)
-    returned = ", ".join(f'"{c}"' for c in returning)
-    sql = text(
-        f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM {source} '
-        f"ON CONFLICT DO NOTHING RETURNING {returned}"
-    )
-    return [tuple(r) for r in session.execute(sql, params)]
+    dialect = _dialect(session)
+
+    def build() -> str:
+        names = ", ".join(f'"{c}"' for c in columns)
+        returned = ", ".join(f'"{c}"' for c in returning)
+        return (
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM {_unnest(table, dialect, columns)} '
+            f"ON CONFLICT DO NOTHING RETURNING {returned}"
+        )
+
+    sql = _text(("insert_returning", table.name, tuple(columns), tuple(returning)), build)
+    return [tuple(r) for r in session.execute(sql, _arrays(table, dialect, rows, columns))]
 
 
 def upsert_add(
@@ -229,17 +273,20 @@ def upsert_add(
         session.execute(stmt, list(rows))
         return
     columns = [*keys, *figures]
-    source, params = _arrays(table, _dialect(session), rows, columns)
-    names = ", ".join(f'"{c}"' for c in columns)
-    sets = ", ".join(f'"{f}" = t."{f}" + excluded."{f}"' for f in figures)
-    conflict = ", ".join(f'"{k}"' for k in keys)
-    session.execute(
-        text(
+    dialect = _dialect(session)
+
+    def build() -> str:
+        names = ", ".join(f'"{c}"' for c in columns)
+        sets = ", ".join(f'"{f}" = t."{f}" + excluded."{f}"' for f in figures)
+        conflict = ", ".join(f'"{k}"' for k in keys)
+        source = _unnest(table, dialect, columns)
+        return (
             f'INSERT INTO "{table.name}" AS t ({names}) SELECT {names} FROM {source} '
             f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
-        ),
-        params,
-    )
+        )
+
+    sql = _text(("upsert_add", table.name, tuple(keys), tuple(figures)), build)
+    session.execute(sql, _arrays(table, dialect, rows, columns))
 
 
 def one_of(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
@@ -265,11 +312,15 @@ def select_matching(
             wanted = [tuple(r[k] for k in keys) for r in rows[i : i + 500]]
             out.extend(tuple(r) for r in session.execute(select(*cols).where(key_cols.in_(wanted))))
         return out
-    source, params = _arrays(table, _dialect(session), rows, keys)
-    on = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
-    names = ", ".join(f't."{c}"' for c in columns)
-    sql = text(f'SELECT {names} FROM "{table.name}" AS t JOIN {source} ON {on}')
-    return [tuple(r) for r in session.execute(sql, params)]
+    dialect = _dialect(session)
+
+    def build() -> str:
+        on = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
+        names = ", ".join(f't."{c}"' for c in columns)
+        return f'SELECT {names} FROM "{table.name}" AS t JOIN {_unnest(table, dialect, keys)} ON {on}'
+
+    sql = _text(("select_matching", table.name, tuple(keys), tuple(columns)), build)
+    return [tuple(r) for r in session.execute(sql, _arrays(table, dialect, rows, keys))]
 
 
 __all__ = [
