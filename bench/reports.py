@@ -223,12 +223,16 @@ def main() -> None:
     common.line(
         "summary t(large) / t(10k)", f"{flat_sum:.2f}  (bar ≤ {BAR_FLAT})  {ok(flat_sum <= BAR_FLAT)}"
     )
-    common.line(
-        "exposure naive / served", f"{naive_exp:.1f}  (bar ≥ {BAR_NAIVE:.0f})  {ok(naive_exp >= BAR_NAIVE)}"
-    )
-    common.line(
-        "summary naive / served", f"{naive_sum:.1f}  (bar ≥ {BAR_NAIVE:.0f})  {ok(naive_sum >= BAR_NAIVE)}"
-    )
+    # the naive queries grow with the book: their bar is for 1,000,000 loans (the full profile)
+    at_scale = large.loans >= 1_000_000
+
+    def naive_verdict(value: float) -> str:
+        if at_scale:
+            return f"(bar ≥ {BAR_NAIVE:.0f})  {ok(value >= BAR_NAIVE)}"
+        return f"(bar ≥ {BAR_NAIVE:.0f} at 1,000,000 loans: BENCH_PROFILE=full)"
+
+    common.line("exposure naive / served", f"{naive_exp:.1f}  {naive_verdict(naive_exp)}")
+    common.line("summary naive / served", f"{naive_sum:.1f}  {naive_verdict(naive_sum)}")
     common.line("same numbers, served and naive", ok(same))
     for r in results:
         for d in r.differences:
