@@ -41,14 +41,3 @@ def test_duplicate_bank_fails_cleanly(cli_db: str) -> None:
     runner.invoke(app, ["bank", "create", "--name", "a", "--code", "DUP"])
     r = runner.invoke(app, ["bank", "create", "--name", "a", "--code", "DUP"])
     assert r.exit_code == 1
-
-
-def test_demo_seeds_once(cli_db: str, tmp_path: Path) -> None:
-    keys = tmp_path / "keys.json"
-    r = runner.invoke(app, ["demo", "--keys-file", str(keys)])
-    assert r.exit_code == 0, r.output
-    assert keys.stat().st_mode & 0o777 == 0o600
-    r = runner.invoke(app, ["demo", "--if-empty"])
-    assert r.exit_code == 0
-    assert "skipped" in r.output
-    assert runner.invoke(app, ["demo"]).exit_code == 1
