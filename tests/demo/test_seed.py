@@ -209,7 +209,7 @@ def test_the_aggregates_equal_a_rebuild(session: Session, demo: Demo) -> None:
 
 def test_the_summary_report(demo: Demo) -> None:
     app = create_app(demo.settings, demo.engine)
-    if not any(getattr(r, "path", None) == "/api/v1/reports/summary" for r in app.routes):
+    if "/api/v1/reports/summary" not in app.openapi()["paths"]:
         pytest.skip("the reports routes are not in this tree yet")
     key = next(v for k, v in demo.keys.items() if k.startswith("staff analyst"))
     with TestClient(app) as client:
