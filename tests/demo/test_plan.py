@@ -36,7 +36,7 @@ def make(seed: int) -> plan.Plan:
     return plan.plan_history(rng, Settings(), rows, lpr, lambda day: LINES)
 
 
-@pytest.mark.parametrize("seed", [2021, *range(1, 13)])
+@pytest.mark.parametrize("seed", [2021, *range(1, 9)])
 def test_any_seed_gives_the_figures_within_the_rules(seed: int) -> None:
     p = make(seed)
     for year, (count, total_wan) in plan.YEARS.items():
