@@ -5,40 +5,21 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from loanfund.cli import app as cli
 from loanfund.core.config import Settings, get_settings
 from loanfund.core.db import make_engine
+from tests.databases import fresh_database
 
 runner = CliRunner()
-
-
-@contextmanager
-def fresh_database(backend: str, database_url: str, directory: Path) -> Iterator[str]:
-    """An empty database of the suite's backend (no schema), dropped afterwards."""
-    if backend == "sqlite":
-        yield f"sqlite:///{directory / f'demo-{uuid.uuid4().hex[:8]}.db'}"
-        return
-    url = make_url(database_url)
-    name = f"loanfund_demo_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
