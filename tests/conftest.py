@@ -8,7 +8,6 @@ LOANFUND_TEST_POSTGRES_URL, a maintenance database on which the suite creates an
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from loanfund.app import create_app
@@ -28,7 +27,7 @@ from loanfund.core.clock import business_today
 from loanfund.core.config import Settings
 from loanfund.core.db import make_engine
 from loanfund.core.migrations import upgrade
-from tests import factories
+from tests import databases, factories
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -79,21 +78,17 @@ def backend(pytestconfig: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if backend == "sqlite":
-        path: Path = tmp_path_factory.mktemp("db") / "test.db"
-        yield f"sqlite:///{path}"
-        return
-    maintenance = _pg_maintenance_url()
-    name = f"loanfund_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(maintenance, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(maintenance).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with databases.fresh_database(
+        backend, _pg_maintenance_url(), tmp_path_factory.mktemp("db"), "loanfund_test"
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """Another empty database on the suite's backend, for tests that need committed data or no schema."""
+    with databases.fresh_database(backend, _pg_maintenance_url(), tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -43,17 +43,6 @@ def test_duplicate_bank_fails_cleanly(cli_db: str) -> None:
     assert r.exit_code == 1
 
 
-def test_demo_seeds_once(cli_db: str, tmp_path: Path) -> None:
-    keys = tmp_path / "keys.json"
-    r = runner.invoke(app, ["demo", "--keys-file", str(keys)])
-    assert r.exit_code == 0, r.output
-    assert keys.stat().st_mode & 0o777 == 0o600
-    r = runner.invoke(app, ["demo", "--if-empty"])
-    assert r.exit_code == 0
-    assert "skipped" in r.output
-    assert runner.invoke(app, ["demo"]).exit_code == 1
-
-
 def test_portfolio_verify_and_idempotency_purge(cli_db: str) -> None:
     r = runner.invoke(app, ["portfolio", "verify"])
     assert r.exit_code == 0, r.output

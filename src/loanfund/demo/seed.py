@@ -2,7 +2,10 @@
 
 The registry reproduces the seed district (Qianjiang, Chongqing, end of 2021): 398 registered
 technology-based enterprises (48 of them registered in 2021) and 41 high-tech enterprises (15 certified
-in 2021), plus a few unregistered enterprises so that ineligible applications can be shown.
+in 2021), plus a few unregistered enterprises so that ineligible applications can be shown. Then the
+programme's history from 2017 to the end of 2021 — the fund, the loans, their events, applications,
+claims, status reports — is planned (`plan.py`, which fixes the seed document's figures) and replayed
+through the services (`history.py`). Everything comes from one `random.Random(seed)`.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from loanfund.banks import service as bank_service
 from loanfund.banks.models import Bank
 from loanfund.core.config import Settings
 from loanfund.core.session import transaction
+from loanfund.demo import history, plan
 from loanfund.enterprises import service as enterprise_service
 from loanfund.enterprises.credit_code import ALPHABET, with_check_character
 from loanfund.enterprises.schemas import EnterpriseCreate
+from loanfund.loans.service import add_months
+from loanfund.rates import service as rates
 from loanfund.staff import service as staff_service
 from loanfund.staff.models import Role
 
@@ -126,7 +132,7 @@ def enterprise_rows(rng: random.Random) -> list[EnterpriseCreate]:
                 else (date(rng.randint(2019, 2020), 1, 1) + timedelta(days=rng.randint(0, 330)))
             )
             cert_no = f"GR{issued.year}5110{i + 1:04d}"
-            cert_expiry = issued.replace(year=issued.year + 3) - timedelta(days=1)
+            cert_expiry = add_months(issued, 36) - timedelta(days=1)
         rows.append(
             EnterpriseCreate(
                 credit_code=_credit_code(rng, codes),
@@ -149,16 +155,36 @@ def seed_demo(engine: Engine, settings: Settings, *, seed: int = 2021) -> dict[s
     with transaction(engine) as session:
         if session.scalar(select(func.count()).select_from(Bank)):
             raise DatabaseNotEmpty("the database already has banks; demo data goes into an empty database")
+        staff_ids: dict[str, tuple[int, str]] = {}
         for name, role in STAFF:
             staff = staff_service.create_staff(session, DEMO, name=name, role=role)
+            staff_ids.setdefault(role.value, (staff.id, name))
             keys[f"staff {role.value} {name}"] = staff_service.issue_key(
                 session, settings, DEMO, staff=staff, label="demo"
             ).secret
+        bank_ids: dict[str, int] = {}
         for code, name, share in BANKS:
             bank = bank_service.create_bank(session, DEMO, code=code, name=name, fund_share=share)
+            bank_ids[code] = bank.id
             keys[f"bank {code}"] = staff_service.issue_key(
                 session, settings, DEMO, bank=bank, label="demo"
             ).secret
-        for row in enterprise_rows(rng):
+        rows = enterprise_rows(rng)
+        for row in rows:
             enterprise_service.create_enterprise(session, DEMO, row)
+        # the dated tables as they are in the database, for the plan to keep within
+        lpr_table = sorted((r.effective_date, r.rate_pct) for r in rates.list_lpr(session))
+        line_tables = sorted(rates.list_credit_line_tables(session).items())
+
+    def lpr(day: date) -> Decimal:
+        return [rate for since, rate in lpr_table if since <= day][-1]
+
+    def lines_on(day: date) -> dict[str, int]:
+        return [table for since, table in line_tables if since <= day][-1]
+
+    history_plan = plan.plan_history(rng, settings, rows, lpr, lines_on)
+    cast = history.Cast(
+        banks=bank_ids, officer=staff_ids[Role.officer.value], approver=staff_ids[Role.approver.value]
+    )
+    history.replay(engine, settings, history_plan, cast)
     return keys
