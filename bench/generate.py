@@ -49,6 +49,7 @@ from loanfund.core.session import transaction
 from loanfund.enterprises.credit_code import with_check_character
 from loanfund.fund import contributions
 from loanfund.fund import service as fund_service
+from loanfund.fund.ledger import reconcile
 from loanfund.fund.models import ContributionSource
 from loanfund.loans.service import add_months
 from loanfund.loans.state import Contract, Event, EventKind, LoanState, Snapshot, apply
@@ -583,6 +584,11 @@ def generate(url: str, n_loans: int, *, seed: int = 2021, log: Callable[[str], N
             "bulk",
             after={"loans": stats.loans, "events": stats.events, "seed": seed},
         )
+    with transaction(engine) as session:
+        check = reconcile(session)
+    if not check.ok:
+        raise RuntimeError(f"the generated ledger does not reconcile: {check}")
+    fund["ledger_transactions"] = check.transactions_checked
     seconds["fund"] = time.perf_counter() - t0
     with psycopg.connect(libpq, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
@@ -629,6 +635,7 @@ def main() -> None:
             "fund contributed / paid (yuan)",
             f"{p.fund['contributed_fen'] / 100:,.0f} / {p.fund['compensation_paid_fen'] / 100:,.0f}",
         )
+        common.line("ledger", f"{p.fund['ledger_transactions']:,} transactions, reconciled")
         common.line(
             "seconds", ", ".join(f"{k} {v:.1f}" for k, v in p.seconds.items()) + f"; total {total:.1f}"
         )
