@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -39,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 Row = Mapping[str, Any]
@@ -167,13 +169,18 @@ def insert_rows(
     conn = session.connection().connection.driver_connection
     assert conn is not None
     quoted = ", ".join(f'"{c}"' for c in columns)
-    with conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-        if return_ids:
-            for i, row in zip(ids, rows, strict=True):
-                copy.write_row((*convert((i, *values(row))), *constants))
-        else:
-            for row in rows:
-                copy.write_row((*convert(values(row)), *constants))
+    sql = f'COPY "{table.name}" ({quoted}) FROM STDIN'
+    try:
+        with conn.cursor() as cur, cur.copy(sql) as copy:
+            if return_ids:
+                for i, row in zip(ids, rows, strict=True):
+                    copy.write_row((*convert((i, *values(row))), *constants))
+            else:
+                for row in rows:
+                    copy.write_row((*convert(values(row)), *constants))
+    except psycopg.Error as exc:
+        # the driver's own error, outside SQLAlchemy: raise it as SQLAlchemy would (IntegrityError → 409)
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
     return ids
 
 

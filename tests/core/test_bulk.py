@@ -1,0 +1,42 @@
+"""core.bulk writes what Core statements write, and fails the way they fail."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Table, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from loanfund.banks.models import Bank, BankStatus
+from loanfund.core import bulk
+
+BANKS: Table = Bank.__table__  # type: ignore[assignment]
+
+
+def _row(code: str) -> dict[str, object]:
+    return {"code": code, "name": f"bank {code}", "fund_share": Decimal("0.8"), "status": BankStatus.active}
+
+
+def test_insert_rows_fills_defaults_and_returns_ids_in_order(session: Session) -> None:
+    ids = bulk.insert_rows(session, BANKS, [_row("BULK1"), _row("BULK2")], return_ids=True)
+    stored = {b.code: b for b in session.scalars(select(Bank).where(Bank.id.in_(ids)))}
+    assert [stored["BULK1"].id, stored["BULK2"].id] == ids
+    assert stored["BULK1"].status is BankStatus.active
+    assert stored["BULK1"].created_at is not None  # the column's Python-side default
+
+
+def test_update_and_select_matching(session: Session) -> None:
+    (bank_id,) = bulk.insert_rows(session, BANKS, [_row("BULK3")], return_ids=True)
+    bulk.update_rows(session, BANKS, [{"id": bank_id, "name": "renamed", "status": BankStatus.suspended}])
+    found = bulk.select_matching(session, BANKS, ("id",), [{"id": bank_id}], ("name", "status"))
+    assert found == [("renamed", "suspended")]  # a StrEnum equals its value
+
+
+def test_a_duplicate_is_an_integrity_error(session: Session) -> None:
+    bulk.insert_rows(session, BANKS, [_row("BULK4")])
+    nested = session.begin_nested()
+    with pytest.raises(IntegrityError):
+        bulk.insert_rows(session, BANKS, [_row("BULK4")])
+    nested.rollback()
