@@ -482,7 +482,7 @@ def fund_history(session: Session, registry: Registry, today: date) -> dict[str,
     for (_, day), fen in payouts.items():
         paid_by_year[day.year] += fen
     # the year's peak covered outstanding, from the daily aggregates
-    peaks = dict(
+    peaks: dict[int, int] = dict(
         session.execute(
             text(
                 "SELECT extract(year FROM day)::int, max(covered) FROM ("

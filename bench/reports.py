@@ -114,16 +114,16 @@ def compare(served_exposure: Any, served_summary: Any, naive_exposure: Any, naiv
             if line[k] != v:
                 diffs.append(f"exposure bank {line['bank_id']} {k}: served {line[k]}, naive {v}")
     (started, covered, npl, compensated), (disbursed, cumulative) = naive_summary
-    expected_summary = {
+    expected_summary: dict[str, object] = {
         "loans_disbursed_count": int(started),
         "loans_disbursed_amount": yuan_str(int(disbursed)),
         "cumulative_disbursed_amount": yuan_str(int(cumulative)),
         "outstanding_principal": yuan_str(int(covered)),
         "npl_ratio": _ratio4(int(npl) + int(compensated), int(covered) + int(compensated)),
     }
-    for k, v in expected_summary.items():
-        if served_summary[k] != v:
-            diffs.append(f"summary {k}: served {served_summary[k]}, naive {v}")
+    for field, value in expected_summary.items():
+        if served_summary[field] != value:
+            diffs.append(f"summary {field}: served {served_summary[field]}, naive {value}")
     return diffs
 
 

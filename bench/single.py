@@ -23,6 +23,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -121,7 +122,7 @@ async def _client(port: int, maker: RequestMaker, stop_at: float, run: Run, expe
         writer.close()
 
 
-def measure(port: int, makers: list[RequestMaker], seconds: float, expect: int = 201) -> Run:
+def measure(port: int, makers: Sequence[RequestMaker], seconds: float, expect: int = 201) -> Run:
     run = Run()
 
     async def main() -> None:
