@@ -41,7 +41,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict | Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        # plain values inline: an audit record is mostly ints and strings
+        return {
+            (k if type(k) is str else str(k)): (v if type(v) in _PLAIN else _jsonable(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value

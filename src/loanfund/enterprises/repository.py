@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from loanfund.core import bulk
 from loanfund.enterprises.models import Enterprise
@@ -14,7 +14,21 @@ def by_code(session: Session, credit_code: str) -> Enterprise | None:
 
 
 def by_codes(session: Session, credit_codes: Iterable[str]) -> dict[str, Enterprise]:
-    stmt = select(Enterprise).where(bulk.one_of(session, Enterprise.__table__.c.credit_code, credit_codes))
+    """Many enterprises by credit code, with only what a loan contract needs loaded (id, industry,
+    registration); touching any other attribute raises rather than querying once per enterprise."""
+    stmt = (
+        select(Enterprise)
+        .where(bulk.one_of(session, Enterprise.__table__.c.credit_code, credit_codes))
+        .options(
+            load_only(
+                Enterprise.id,
+                Enterprise.credit_code,
+                Enterprise.industry,
+                Enterprise.tech_reg_no,
+                raiseload=True,
+            )
+        )
+    )
     return {e.credit_code: e for e in session.scalars(stmt)}
 
 

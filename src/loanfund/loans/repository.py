@@ -49,7 +49,7 @@ def drafts_by_refs_locked(session: Session, bank_id: int, refs: Collection[str])
         .order_by(table.c.id)
         .with_for_update()
     )
-    drafts = (LoanDraft(**row._mapping) for row in session.execute(stmt))
+    drafts = (LoanDraft(*row) for row in session.execute(stmt))  # columns in the draft's field order
     return {d.bank_loan_ref: d for d in drafts}
 
 
