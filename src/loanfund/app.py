@@ -14,7 +14,7 @@ from loanfund.core.config import Settings, get_settings
 from loanfund.core.db import make_engine, make_sessionmaker
 from loanfund.core.errors import install_error_handlers
 from loanfund.core.logging import configure_logging
-from loanfund.core.middleware import RequestContextMiddleware
+from loanfund.core.middleware import RequestContextMiddleware, document_body_limit
 from loanfund.core.migrations import head_revision
 from loanfund.core.ratelimit import RateLimiter
 from loanfund.enterprises.router import router as enterprises_router
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
         )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    document_body_limit(app, settings.max_body_bytes)
 
     routers = (
         ops_router,
