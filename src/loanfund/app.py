@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 
@@ -16,6 +16,7 @@ from loanfund.core.errors import install_error_handlers
 from loanfund.core.logging import configure_logging
 from loanfund.core.middleware import RequestContextMiddleware, document_body_limit
 from loanfund.core.migrations import head_revision
+from loanfund.core.params import single_valued_query
 from loanfund.core.ratelimit import RateLimiter
 from loanfund.enterprises.router import router as enterprises_router
 from loanfund.loans.router import router as loans_router
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             'timestamps are UTC. Errors are `{"error": {"code", "message", "details"}}`.'
         ),
         openapi_tags=TAGS,
+        dependencies=[Depends(single_valued_query)],
     )
     app.state.settings = settings
     app.state.engine = engine

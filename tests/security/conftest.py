@@ -90,6 +90,14 @@ class World:
         return dict(c.headers) if c is not None else {}
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures of the schema-fuzzing run, if it ran."""
+    from tests.security.test_fuzz import STATS
+
+    if STATS.statuses:
+        terminalreporter.write_line(STATS.summary())
+
+
 NOT_ROUTES = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 
 

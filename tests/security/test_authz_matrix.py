@@ -19,6 +19,7 @@ A route the app serves without a row here fails `test_every_route_has_a_row`, na
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -217,7 +218,14 @@ def test_matrix(
 ) -> None:
     method, template = route
     row = MATRIX[route]
-    url = template.format_map({**world.path_params(), **(row.path(world) if row.path else {})})
+    params = {**world.path_params(), **(row.path(world) if row.path else {})}
+    names = [n for _, n, _, _ in string.Formatter().parse(template) if n]
+    unknown = [n for n in names if n not in params]
+    assert not unknown, (
+        f"{method} {template}: no record for path parameter(s) {unknown}; add one to the world "
+        "(tests/security/conftest.py, World.path_params) or give the row path=lambda w: {...}"
+    )
+    url = template.format_map(params)
     wrong = []
     for kind, expected in row.statuses().items():
         fresh_limits.reset()

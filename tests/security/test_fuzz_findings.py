@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from fastapi import Depends, FastAPI, Query
 from fastapi.testclient import TestClient
 
-from loanfund.core.params import MAX_ID
+from loanfund.core.errors import install_error_handlers
+from loanfund.core.params import MAX_ID, single_valued_query
 from tests.factories import credit_code
 from tests.security.conftest import AFTER_REPORT, World
 
@@ -143,3 +145,29 @@ def test_timestamps_and_dates_outside_the_calendar_of_the_programme_are_422(
         f"/api/v1/loans/{world.loan_id}/delinquency", json=event, headers=world.headers("bank_own")
     )
     assert r.status_code == 422
+
+
+def test_a_query_parameter_given_twice_is_422(client: TestClient, world: World) -> None:
+    """Was accepted: `?limit=<junk>&limit=8` was answered as `limit=8` (FastAPI reads the last value).
+    Fix: core/params.py `single_valued_query`, installed for the whole app."""
+    admin = world.headers("admin")
+    r = client.get("/api/v1/banks?limit=%F1%90%A1%B0&limit=&limit=%098", headers=admin)
+    assert r.status_code == 422
+    assert [d["field"] for d in r.json()["error"]["details"]] == ["limit"]
+    r = client.get("/api/v1/banks?status=active&status=suspended&cursor=1&cursor=2", headers=admin)
+    assert [d["field"] for d in r.json()["error"]["details"]] == ["cursor", "status"]
+    assert client.get("/api/v1/banks?limit=2&status=active", headers=admin).status_code == 200
+    assert client.get("/healthz?x=1&x=2").status_code == 200  # undeclared parameters stay ignored
+
+
+def test_list_parameters_may_still_repeat() -> None:
+    app = FastAPI(dependencies=[Depends(single_valued_query)])
+    install_error_handlers(app)
+
+    @app.get("/x")
+    def x(tag: Annotated[list[str] | None, Query()] = None, one: int | None = None) -> dict[str, Any]:
+        return {"tag": tag, "one": one}
+
+    c = TestClient(app)
+    assert c.get("/x?tag=a&tag=b&one=1").json() == {"tag": ["a", "b"], "one": 1}
+    assert c.get("/x?tag=a&one=1&one=2").status_code == 422
