@@ -65,6 +65,14 @@ test: lint typecheck migrations-check
 bench: install
 	@set -e; for b in ingest single reports; do $(BIN)/python -m bench.$$b; done
 
+# A long schema-fuzzing run: FUZZ_EXAMPLES examples per operation, caller and mode, fresh randomness each
+# run (LOANFUND_FUZZ_SEED=<n> repeats one). `make test` runs the same test bounded to 5, derandomized.
+FUZZ_EXAMPLES ?= 200
+FUZZ_DB ?= postgres
+fuzz: install
+	LOANFUND_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) LOANFUND_FUZZ_RANDOM=1 \
+		$(BIN)/pytest --db $(FUZZ_DB) -p no:cacheprovider -q tests/security/test_fuzz.py
+
 fmt: install
 	$(BIN)/ruff format src tests bench migrations
 	$(BIN)/ruff check --fix src tests bench migrations

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 
@@ -19,8 +19,9 @@ from loanfund.core.config import Settings, get_settings
 from loanfund.core.db import make_engine, make_sessionmaker
 from loanfund.core.errors import install_error_handlers
 from loanfund.core.logging import configure_logging
-from loanfund.core.middleware import RequestContextMiddleware
+from loanfund.core.middleware import RequestContextMiddleware, document_body_limit
 from loanfund.core.migrations import head_revision
+from loanfund.core.params import single_valued_query
 from loanfund.core.ratelimit import RateLimiter
 from loanfund.enterprises.router import router as enterprises_router
 from loanfund.fund.oversight_router import router as fund_oversight_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         ),
         openapi_tags=TAGS,
         lifespan=_lifespan(settings),
+        dependencies=[Depends(single_valued_query)],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
         )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    document_body_limit(app, settings.max_body_bytes)
 
     routers = (
         ops_router,

@@ -21,6 +21,7 @@ from loanfund.applications.schemas import (
 )
 from loanfund.core.auth import BankCaller, BureauOfficer, BureauReader, SettingsDep
 from loanfund.core.clock import business_today
+from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import NotFound, Unauthorized, responses
 from loanfund.core.idempotency import IdempotencyDep
@@ -117,8 +118,8 @@ def list_applications(
     bank_code: Annotated[str | None, Query(pattern=r"^[A-Z0-9_]{2,32}$")] = None,
     credit_code: Annotated[str | None, Query(pattern=CREDIT_CODE_PATTERN)] = None,
     grade: Annotated[Grade | None, Query(description="The grade in force")] = None,
-    applied_from: Annotated[date | None, Query()] = None,
-    applied_to: Annotated[date | None, Query()] = None,
+    applied_from: Annotated[IsoDate | None, Query()] = None,
+    applied_to: Annotated[IsoDate | None, Query()] = None,
 ) -> Page[ApplicationRead]:
     rows = repository.list_readable(
         session,
@@ -176,8 +177,8 @@ def list_bank_applications(
     page: Pagination,
     status: Annotated[ApplicationStatus | None, Query()] = None,
     credit_code: Annotated[str | None, Query(pattern=CREDIT_CODE_PATTERN)] = None,
-    applied_from: Annotated[date | None, Query()] = None,
-    applied_to: Annotated[date | None, Query()] = None,
+    applied_from: Annotated[IsoDate | None, Query()] = None,
+    applied_to: Annotated[IsoDate | None, Query()] = None,
 ) -> Page[ApplicationRead]:
     rows = repository.list_readable(
         session,

@@ -4,14 +4,16 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from loanfund.audit import service
 from loanfund.audit.models import AuditRecord
 from loanfund.core.auth import BureauReader
+from loanfund.core.dates import IsoDateTime
 from loanfund.core.db import DbSession
 from loanfund.core.errors import responses
 from loanfund.core.pagination import Page, Pagination
+from loanfund.core.params import id_query
 
 router = APIRouter(prefix="/api/v1/audit", tags=["bureau"])
 
@@ -57,9 +59,9 @@ def list_audit(
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     actor_kind: Annotated[str | None, Query(pattern="^(bank|staff|enterprise|system)$")] = None,
-    actor_id: Annotated[int | None, Query()] = None,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    actor_id: Annotated[int | None, id_query()] = None,
+    since: Annotated[IsoDateTime | None, Query()] = None,
+    until: Annotated[IsoDateTime | None, Query()] = None,
 ) -> Page[AuditRead]:
     rows = service.list_records(
         session,

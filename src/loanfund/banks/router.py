@@ -11,6 +11,7 @@ from loanfund.core.auth import AnyCaller, BankCaller, BureauOfficer, SettingsDep
 from loanfund.core.db import DbSession
 from loanfund.core.errors import NotFound, responses
 from loanfund.core.pagination import Page, Pagination
+from loanfund.core.params import IdPath
 
 router = APIRouter(prefix="/api/v1/banks")
 _ERR = responses(401, 403, 404, 409, 422, 503)
@@ -62,14 +63,14 @@ def _readable(session: DbSession, caller: AnyCaller, bank_id: int) -> BankRead:
 
 
 @router.get("/{bank_id}", responses=_ERR, tags=["bureau", "bank"], summary="Read a partner bank")
-def read_bank(bank_id: int, session: DbSession, caller: AnyCaller) -> BankRead:
+def read_bank(bank_id: IdPath, session: DbSession, caller: AnyCaller) -> BankRead:
     return _readable(session, caller, bank_id)
 
 
 @router.patch(
     "/{bank_id}", responses=_ERR, tags=["bureau"], summary="Update a bank's name or cooperation terms"
 )
-def update_bank(bank_id: int, body: BankUpdate, session: DbSession, caller: BureauOfficer) -> BankRead:
+def update_bank(bank_id: IdPath, body: BankUpdate, session: DbSession, caller: BureauOfficer) -> BankRead:
     bank = service.get_bank(session, bank_id)
     service.update_bank(
         session,
@@ -84,12 +85,14 @@ def update_bank(bank_id: int, body: BankUpdate, session: DbSession, caller: Bure
 
 
 @router.post("/{bank_id}/suspend", responses=_ERR, tags=["bureau"], summary="Suspend a partner bank")
-def suspend_bank(bank_id: int, body: StatusChange, session: DbSession, caller: BureauOfficer) -> BankRead:
+def suspend_bank(bank_id: IdPath, body: StatusChange, session: DbSession, caller: BureauOfficer) -> BankRead:
     bank = service.get_bank(session, bank_id)
     return BankRead.of(service.set_status(session, caller.actor, bank, BankStatus.suspended, body.reason))
 
 
 @router.post("/{bank_id}/reinstate", responses=_ERR, tags=["bureau"], summary="Reinstate a suspended bank")
-def reinstate_bank(bank_id: int, body: StatusChange, session: DbSession, caller: BureauOfficer) -> BankRead:
+def reinstate_bank(
+    bank_id: IdPath, body: StatusChange, session: DbSession, caller: BureauOfficer
+) -> BankRead:
     bank = service.get_bank(session, bank_id)
     return BankRead.of(service.set_status(session, caller.actor, bank, BankStatus.active, body.reason))

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -143,16 +143,35 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 400:
+            # The framework's only 400 is a body it could not read at all (e.g. JSON that is not
+            # UTF-8): a malformed body like any other, so the same 422 as broken JSON.
+            details = [
+                {"field": None, "loc": ["body"], "message": str(exc.detail), "type": "body_unreadable"}
+            ]
+            return error_response(
+                422, "validation_error", "Invalid request: the body cannot be read", details
+            )
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )
-        headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, code, str(exc.detail), None, headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.warning("integrity error: %s", exc.orig.__class__.__name__)
         return error_response(409, "conflict", "The change conflicts with an existing record")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the schema let through: a NUL character in a text (PostgreSQL
+        # stores none), a number or date out of its range. The value came from the request: a 422.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "value out of range"
+        log.warning("value refused by the database: %s", reason)
+        return error_response(
+            422, "invalid_value", "A value in the request cannot be stored", [{"message": reason}]
+        )
 
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:

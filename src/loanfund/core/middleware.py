@@ -8,11 +8,12 @@ import time
 import uuid
 from typing import Any
 
+from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loanfund.core.context import request_id_var
-from loanfund.core.errors import error_response
+from loanfund.core.errors import ErrorResponse, error_response
 
 log = logging.getLogger("loanfund.http")
 _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -123,3 +124,32 @@ async def _reply(
     scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str, details: Any = None
 ) -> None:
     await error_response(status, code, message, details)(scope, receive, send)
+
+
+def document_body_limit(app: FastAPI, max_body_bytes: int) -> None:
+    """Declare in the OpenAPI document the 413 this middleware answers to any operation taking a body.
+
+    Done once here rather than in every router's `responses=`, so that no route can forget it.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "ErrorResponse" not in components:
+            error = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(error.pop("$defs", {}))
+            components["ErrorResponse"] = error
+        too_large = {
+            "description": f"Request body over {max_body_bytes} bytes",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+        }
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                if isinstance(operation, dict) and "requestBody" in operation:
+                    operation.setdefault("responses", {}).setdefault("413", too_large)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from loanfund.core.dates import IsoDate
 from loanfund.enterprises.credit_code import ALPHABET
 from loanfund.enterprises.models import Enterprise
 
@@ -31,9 +32,9 @@ class EnterpriseFields(BaseModel):
     region_code: RegionCode | None = Field(default=None, description="Defaults to positions 3–8 of the code")
     industry: Industry
     tech_reg_no: ShortText | None = Field(default=None, description="Tech-enterprise registration number")
-    tech_reg_date: date | None = None
+    tech_reg_date: IsoDate | None = None
     high_tech_cert_no: ShortText | None = None
-    high_tech_cert_expiry: date | None = None
+    high_tech_cert_expiry: IsoDate | None = None
     headcount: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
 
     @model_validator(mode="after")
@@ -64,9 +65,9 @@ class EnterpriseUpdate(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     industry: Industry | None = None
     tech_reg_no: ShortText | None = None
-    tech_reg_date: date | None = None
+    tech_reg_date: IsoDate | None = None
     high_tech_cert_no: ShortText | None = None
-    high_tech_cert_expiry: date | None = None
+    high_tech_cert_expiry: IsoDate | None = None
     headcount: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
 
 

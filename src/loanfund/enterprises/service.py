@@ -119,7 +119,18 @@ def update_enterprise(session: Session, actor: Actor, ent: Enterprise, data: Ent
 
 def import_csv(session: Session, actor: Actor, text: str) -> int:
     """Import every row or none: each bad row is reported by its line number (the header is line 1)."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _import_rows(session, actor, reader)
+    except csv.Error as exc:  # not CSV at all: a NUL byte, a field over the size limit, a stray quote
+        raise InvalidInput(
+            f"The CSV cannot be read: {exc}",
+            code="csv_malformed",
+            details=[{"line": reader.line_num or 1, "field": None, "message": str(exc)}],
+        ) from exc
+
+
+def _import_rows(session: Session, actor: Actor, reader: csv.DictReader[str]) -> int:
     header = reader.fieldnames or []
     missing = [c for c in ("credit_code", "name", "industry") if c not in header]
     unknown = [c for c in header if c not in CSV_COLUMNS]

@@ -1,21 +1,23 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from loanfund.banks import service as bank_service
 from loanfund.core.auth import AnyCaller, BankCaller, SettingsDep
+from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import NotFound, responses
 from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.money import to_fen
 from loanfund.core.pagination import Page, Pagination
+from loanfund.core.params import IdPath, id_query
 from loanfund.enterprises.schemas import CreditCode
 from loanfund.loans import batch, repository, service
 from loanfund.loans.models import Loan
 from loanfund.loans.schemas import (
+    REF_PATTERN,
     BatchCreate,
     BatchResult,
     DelinquencyCreate,
@@ -93,7 +95,7 @@ def _post_event(
     session: DbSession,
     settings: SettingsDep,
     caller: BankCaller,
-    loan_id: int,
+    loan_id: IdPath,
     event: Event,
     bank_event_ref: str,
 ) -> EventResult:
@@ -116,7 +118,7 @@ def _post_event(
     summary="Record a disbursement (partial allowed; total ≤ contract)",
 )
 def disburse(
-    loan_id: int,
+    loan_id: IdPath,
     body: DisbursementCreate,
     session: DbSession,
     settings: SettingsDep,
@@ -138,7 +140,7 @@ def disburse(
     summary="Record a repayment of principal and/or interest",
 )
 def repay(
-    loan_id: int,
+    loan_id: IdPath,
     body: RepaymentCreate,
     session: DbSession,
     settings: SettingsDep,
@@ -165,7 +167,7 @@ def repay(
     summary="Report the loan's days past due as of a date",
 )
 def report_delinquency(
-    loan_id: int,
+    loan_id: IdPath,
     body: DelinquencyCreate,
     session: DbSession,
     settings: SettingsDep,
@@ -184,10 +186,10 @@ def list_loans(
     caller: AnyCaller,
     page: Pagination,
     state: Annotated[LoanState | None, Query()] = None,
-    bank_id: Annotated[int | None, Query(description="Bureau only: one bank's loans")] = None,
+    bank_id: Annotated[int | None, id_query("Bureau only: one bank's loans")] = None,
     credit_code: Annotated[CreditCode | None, Query()] = None,
-    start_from: Annotated[date | None, Query(description="Contracts starting on or after")] = None,
-    start_to: Annotated[date | None, Query(description="Contracts starting on or before")] = None,
+    start_from: Annotated[IsoDate | None, Query(description="Contracts starting on or after")] = None,
+    start_to: Annotated[IsoDate | None, Query(description="Contracts starting on or before")] = None,
 ) -> Page[LoanRead]:
     rows = repository.search(
         session,
@@ -206,7 +208,13 @@ def list_loans(
 @router.get(
     "/by-ref/{bank_loan_ref}", responses=_READ, tags=["bank"], summary="Find a loan by the bank's reference"
 )
-def loan_by_ref(bank_loan_ref: str, session: DbSession, caller: BankCaller) -> LoanRead:
+def loan_by_ref(
+    bank_loan_ref: Annotated[
+        str, Path(min_length=1, max_length=64, pattern=REF_PATTERN, description="The bank's reference")
+    ],
+    session: DbSession,
+    caller: BankCaller,
+) -> LoanRead:
     assert caller.bank_id is not None
     loan = repository.by_ref(session, caller.bank_id, bank_loan_ref)
     if loan is None:
@@ -215,7 +223,7 @@ def loan_by_ref(bank_loan_ref: str, session: DbSession, caller: BankCaller) -> L
 
 
 @router.get("/{loan_id}", responses=_READ, tags=["bank", "bureau"], summary="A loan with its event history")
-def read_loan(loan_id: int, session: DbSession, caller: AnyCaller) -> LoanDetail:
+def read_loan(loan_id: IdPath, session: DbSession, caller: AnyCaller) -> LoanDetail:
     loan = repository.get_readable(session, caller, loan_id, with_events=True)
     if loan is None:
         raise NotFound("No such loan", code="loan_not_found")

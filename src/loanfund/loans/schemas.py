@@ -7,14 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loanfund.core.dates import IsoDate
 from loanfund.core.money import NonNegativeYuan, PositiveYuan, YuanStr, yuan_str
 from loanfund.enterprises.schemas import CreditCode
 from loanfund.loans.models import Loan, LoanEvent
 from loanfund.loans.state import EventKind, LoanState
 
-Ref = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$", examples=["CCB-2021-0001"])
-]
+REF_PATTERN = r"^[A-Za-z0-9._:/-]{1,64}$"
+Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=REF_PATTERN, examples=["CCB-2021-0001"])]
 RatePct = Annotated[
     Decimal,
     Field(
@@ -37,26 +37,26 @@ class LoanCreate(_In):
     )
     amount: PositiveYuan
     annual_rate_pct: RatePct
-    start_date: date
-    maturity_date: date
+    start_date: IsoDate
+    maturity_date: IsoDate
 
 
 class DisbursementCreate(_In):
     bank_event_ref: Ref
-    date: dt.date
+    date: IsoDate
     amount: PositiveYuan
 
 
 class RepaymentCreate(_In):
     bank_event_ref: Ref
-    date: dt.date
+    date: IsoDate
     principal: NonNegativeYuan = Decimal(0)
     interest: NonNegativeYuan = Decimal(0)
 
 
 class DelinquencyCreate(_In):
     bank_event_ref: Ref
-    date: dt.date = Field(description="The date the days past due are reported as of")
+    date: IsoDate = Field(description="The date the days past due are reported as of")
     days_past_due: DaysPastDue
 
 

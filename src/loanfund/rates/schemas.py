@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loanfund.core.dates import IsoDate
 from loanfund.core.money import PositiveYuan, YuanStr
 
 RatePct = Annotated[Decimal, Field(gt=0, lt=100, max_digits=6, decimal_places=4, examples=["3.85"])]
@@ -14,7 +15,7 @@ RatePct = Annotated[Decimal, Field(gt=0, lt=100, max_digits=6, decimal_places=4,
 class LprCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    effective_date: date
+    effective_date: IsoDate
     rate_pct: RatePct
     kind: Literal["lpr", "benchmark"] = "lpr"
 
@@ -28,7 +29,7 @@ class LprRead(BaseModel):
 class CreditLineTableCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    effective_date: date
+    effective_date: IsoDate
     lines: dict[Literal["A", "B", "C", "D", "E"], PositiveYuan]
 
 

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from loanfund.banks import service as bank_service
 from loanfund.core.auth import BureauAdmin, SettingsDep
 from loanfund.core.db import DbSession
 from loanfund.core.errors import responses
 from loanfund.core.pagination import Page, Pagination
+from loanfund.core.params import IdPath, id_query
 from loanfund.staff import service
 from loanfund.staff.schemas import IssuedKeyRead, KeyCreate, KeyRead, StaffCreate, StaffRead
 
@@ -34,13 +35,13 @@ def list_staff(session: DbSession, caller: BureauAdmin, page: Pagination) -> Pag
 
 
 @router.post("/staff/{staff_id}/deactivate", responses=_ERR, summary="Deactivate a staff member (admin)")
-def deactivate_staff(staff_id: int, session: DbSession, caller: BureauAdmin) -> StaffRead:
+def deactivate_staff(staff_id: IdPath, session: DbSession, caller: BureauAdmin) -> StaffRead:
     staff = service.get_staff(session, staff_id)
     return StaffRead.of(service.set_staff_active(session, caller.actor, staff, False))
 
 
 @router.post("/staff/{staff_id}/activate", responses=_ERR, summary="Reactivate a staff member (admin)")
-def activate_staff(staff_id: int, session: DbSession, caller: BureauAdmin) -> StaffRead:
+def activate_staff(staff_id: IdPath, session: DbSession, caller: BureauAdmin) -> StaffRead:
     staff = service.get_staff(session, staff_id)
     return StaffRead.of(service.set_staff_active(session, caller.actor, staff, True))
 
@@ -52,7 +53,7 @@ def activate_staff(staff_id: int, session: DbSession, caller: BureauAdmin) -> St
     summary="Issue a key for a staff member (admin); shown once",
 )
 def issue_staff_key(
-    staff_id: int, body: KeyCreate, session: DbSession, settings: SettingsDep, caller: BureauAdmin
+    staff_id: IdPath, body: KeyCreate, session: DbSession, settings: SettingsDep, caller: BureauAdmin
 ) -> IssuedKeyRead:
     staff = service.get_staff(session, staff_id)
     return _issued(service.issue_key(session, settings, caller.actor, staff=staff, label=body.label))
@@ -65,7 +66,7 @@ def issue_staff_key(
     summary="Issue a key for a partner bank (admin); shown once",
 )
 def issue_bank_key(
-    bank_id: int, body: KeyCreate, session: DbSession, settings: SettingsDep, caller: BureauAdmin
+    bank_id: IdPath, body: KeyCreate, session: DbSession, settings: SettingsDep, caller: BureauAdmin
 ) -> IssuedKeyRead:
     bank = bank_service.get_bank(session, bank_id)
     return _issued(service.issue_key(session, settings, caller.actor, bank=bank, label=body.label))
@@ -76,8 +77,8 @@ def list_keys(
     session: DbSession,
     caller: BureauAdmin,
     page: Pagination,
-    bank_id: Annotated[int | None, Query()] = None,
-    staff_id: Annotated[int | None, Query()] = None,
+    bank_id: Annotated[int | None, id_query()] = None,
+    staff_id: Annotated[int | None, id_query()] = None,
 ) -> Page[KeyRead]:
     rows = service.list_keys(
         session, bank_id=bank_id, staff_id=staff_id, after_id=page.after_id, limit=page.fetch
@@ -86,5 +87,5 @@ def list_keys(
 
 
 @router.post("/keys/{key_id}/revoke", responses=_ERR, summary="Revoke a key (admin)")
-def revoke_key(key_id: int, session: DbSession, caller: BureauAdmin) -> KeyRead:
+def revoke_key(key_id: IdPath, session: DbSession, caller: BureauAdmin) -> KeyRead:
     return KeyRead.of(service.revoke_key(session, caller.actor, service.get_key(session, key_id)))

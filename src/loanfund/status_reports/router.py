@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -8,10 +7,12 @@ from sqlalchemy import select
 
 from loanfund.banks import service as bank_service
 from loanfund.core.auth import AnyCaller, BankCaller, BureauReader, SettingsDep
+from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import NotFound, responses
 from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.pagination import Page, Pagination
+from loanfund.core.params import IdPath, id_query
 from loanfund.status_reports import service
 from loanfund.status_reports.models import Discrepancy, StatusReport
 from loanfund.status_reports.schemas import (
@@ -67,8 +68,8 @@ def list_discrepancies(
     session: DbSession,
     caller: BureauReader,
     page: Pagination,
-    bank_id: Annotated[int | None, Query()] = None,
-    month_end: Annotated[date | None, Query()] = None,
+    bank_id: Annotated[int | None, id_query()] = None,
+    month_end: Annotated[IsoDate | None, Query()] = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Page[DiscrepancyRead]:
     stmt = select(Discrepancy).order_by(Discrepancy.id).limit(page.fetch)
@@ -90,7 +91,7 @@ def list_reports(
     session: DbSession,
     caller: AnyCaller,
     page: Pagination,
-    bank_id: Annotated[int | None, Query()] = None,
+    bank_id: Annotated[int | None, id_query()] = None,
 ) -> Page[StatusReportRead]:
     stmt = select(StatusReport).order_by(StatusReport.id).limit(page.fetch)
     if caller.is_bank:
@@ -108,7 +109,7 @@ def list_reports(
     tags=["bank", "bureau"],
     summary="One report",
 )
-def read_report(report_id: int, session: DbSession, caller: AnyCaller) -> StatusReportDetail:
+def read_report(report_id: IdPath, session: DbSession, caller: AnyCaller) -> StatusReportDetail:
     stmt = select(StatusReport).where(StatusReport.id == report_id)
     if caller.is_bank:
         stmt = stmt.where(StatusReport.bank_id == caller.bank_id)

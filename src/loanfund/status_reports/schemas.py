@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loanfund.core.dates import IsoDate
 from loanfund.core.money import NonNegativeYuan, YuanStr, yuan_str
 from loanfund.loans.schemas import DaysPastDue, Ref
 from loanfund.status_reports.models import Discrepancy, StatusReport
@@ -21,7 +22,7 @@ class StatusLine(BaseModel):
 class StatusReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    month_end: date = Field(description="The last day of the month reported on")
+    month_end: IsoDate = Field(description="The last day of the month reported on")
     loans: Annotated[list[StatusLine], Field(max_length=100_000)]
 
 
