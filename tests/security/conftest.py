@@ -16,15 +16,17 @@ import pytest
 from fastapi import FastAPI, routing
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from loanfund.app import create_app
 from loanfund.banks import service as bank_service
 from loanfund.banks.models import BankStatus
+from loanfund.claims import service as claim_service
 from loanfund.core.clock import business_today
 from loanfund.core.config import Settings
 from loanfund.core.ratelimit import RateLimiter
+from loanfund.fund.models import LedgerTransaction
 from loanfund.loans import service as loan_service
 from loanfund.loans.state import Event, EventKind
 from loanfund.staff import service as staff_service
@@ -57,6 +59,13 @@ class World:
     spare_key_id: int  # a key of that analyst
     inactive_staff_id: int  # a deactivated analyst
     suspended_bank_id: int  # bank C, suspended, without keys
+    npl_loan_id: int  # bank A's, non-performing, no claim yet
+    claim_id: int  # bank A's, submitted
+    approved_claim_id: int  # bank A's, approved by the officer, to be paid
+    paid_claim_id: int  # bank A's, paid, with a recovery the bank still owes
+    closable_claim_id: int  # bank A's, paid, nothing owed
+    transaction_id: int  # a ledger transaction (a contribution)
+    reversible_transaction_id: int  # a small contribution that may be reversed
 
     def path_params(self) -> dict[str, Any]:
         """Path parameter name → the world's record it names (bank A's where a bank owns it)."""
@@ -69,6 +78,8 @@ class World:
             "application_no": self.application_no,
             "credit_code": self.credit_code,
             "bank_loan_ref": self.loan_ref,
+            "claim_id": self.claim_id,
+            "transaction_id": self.transaction_id,
         }
 
     def caller(self, kind: str) -> Caller | None:
@@ -157,6 +168,8 @@ def fresh_limits(app: FastAPI) -> Iterator[RateLimiter]:
 @pytest.fixture
 def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) -> World:
     staff = {role: factories.staff_caller(session, settings, role) for role in Role}
+    factories.contribute(session, 100_000_000)
+    factories.contribute(session, 1_000)
     ent = factories.make_enterprise(session)
     application, token = factories.make_application(
         session, settings, ent.credit_code, bank_a.name, business_today(settings)
@@ -199,6 +212,54 @@ def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) 
         session, TEST_ACTOR, code="BANK_C", name="Bank BANK_C", fund_share=Decimal("0.80")
     )
     bank_service.set_status(session, TEST_ACTOR, bank_c, BankStatus.suspended, "suspended for the tests")
+    today = business_today(settings)
+    start = today - timedelta(days=200)
+    npl = []
+    for i in range(5):  # small non-performing loans: bank A's NPL ratio stays under its breaker
+        n = loan_service.register_contract(
+            session,
+            settings,
+            TEST_ACTOR,
+            bank,
+            bank_loan_ref=f"SEC-NPL-{i}",
+            credit_code=ent.credit_code,
+            amount=Decimal("1000.00"),
+            annual_rate_pct=Decimal("4.00"),
+            start_date=start,
+            maturity_date=start + timedelta(days=300),
+        )
+        loan_service.post_event(
+            session,
+            settings,
+            TEST_ACTOR,
+            n,
+            Event(EventKind.disbursement, start, principal_fen=100_000),
+            bank_event_ref=f"SEC-NPL-{i}-d",
+        )
+        loan_service.post_event(
+            session,
+            settings,
+            TEST_ACTOR,
+            n,
+            Event(EventKind.delinquency, today, days_past_due=95),
+            bank_event_ref=f"SEC-NPL-{i}-q",
+        )
+        npl.append(n)
+    claims = [
+        claim_service.file_claim(session, settings, TEST_ACTOR, bank, n, principal_fen=100_000, day=today)
+        for n in npl[1:]
+    ]
+    officer_id, approver_id = staff[Role.officer].id, staff[Role.approver].id
+    for c in claims[1:]:
+        claim_service.approve(
+            session, settings, TEST_ACTOR, c, reviewer_id=officer_id, amount_fen=None, reason=None, day=today
+        )
+    for c in claims[2:]:
+        claim_service.pay(session, settings, TEST_ACTOR, c, payer_id=approver_id, day=today)
+    claim_service.report_recovery(
+        session, TEST_ACTOR, claims[2], bank_ref="SEC-REC-1", gross_fen=50_000, costs_fen=0, day=today
+    )
+    txns = list(session.scalars(select(LedgerTransaction.id).order_by(LedgerTransaction.id)))
     session.commit()
     return World(
         bank_a=bank_a,
@@ -217,4 +278,11 @@ def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) 
         spare_key_id=spare_key.key.id,
         inactive_staff_id=inactive.id,
         suspended_bank_id=bank_c.id,
+        npl_loan_id=npl[0].id,
+        claim_id=claims[0].id,
+        approved_claim_id=claims[1].id,
+        paid_claim_id=claims[2].id,
+        closable_claim_id=claims[3].id,
+        transaction_id=txns[0],
+        reversible_transaction_id=txns[1],
     )

@@ -44,6 +44,7 @@ class Row:
     body: Body | None = None  # JSON body (or text for a non-JSON media type)
     path: Callable[[World], dict[str, Any]] | None = None  # path parameters overriding World.path_params
     media_type: str = "application/json"
+    query: dict[str, Any] | None = None
 
     def statuses(self) -> dict[str, int]:
         codes = self.expect.split()
@@ -90,6 +91,7 @@ def _report(w: World) -> dict[str, Any]:
 
 
 REASON = {"reason": "checked by the authorization matrix"}
+YEAR = {"year": 2021}
 LINES = {g: f"{v}000000.00" for g, v in zip("ABCDE", (5, 4, 3, 2, 1), strict=True)}
 
 # --- the matrix ------------------------------------------------------------------------------------
@@ -184,6 +186,59 @@ MATRIX: dict[tuple[str, str], Row] = {
                                                          body=lambda w: {"label": "matrix"}),
     ("GET", "/api/v1/keys"):                         Row("401 403 403 403 403 403 200 401"),
     ("POST", "/api/v1/keys/{key_id}/revoke"):        Row("401 403 403 403 403 403 200 401"),
+    # the fund
+    ("POST", "/api/v1/fund/contributions"):          Row("401 403 403 403 201 403 403 401",
+                                                         body=lambda w: {"source": "city", "amount": "1000.00",
+                                                                         "value_date": "2021-01-04",
+                                                                         "budget_doc_no": "MATRIX-1"}),
+    ("GET", "/api/v1/fund/contributions"):           Row("401 403 403 200 200 200 200 401"),
+    ("GET", "/api/v1/fund/position"):                Row("401 403 403 200 200 200 200 401"),
+    ("GET", "/api/v1/fund/accounts"):                Row("401 403 403 200 200 200 200 401"),
+    ("GET", "/api/v1/fund/transactions"):            Row("401 403 403 200 200 200 200 401"),
+    ("GET", "/api/v1/fund/transactions/{transaction_id}"):
+                                                     Row("401 403 403 200 200 200 200 401"),
+    ("POST", "/api/v1/fund/transactions/{transaction_id}/reverse"):
+                                                     Row("401 403 403 403 201 403 403 401",
+                                                         body=lambda w: REASON,
+                                                         path=lambda w: {"transaction_id": w.reversible_transaction_id}),
+    ("GET", "/api/v1/fund/reconciliation"):          Row("401 403 403 200 200 200 200 401"),
+    ("GET", "/api/v1/fund/exposure"):                Row("401 200 200 200 200 200 200 401"),
+    ("GET", "/api/v1/fund/breakers"):                Row("401 200 200 200 200 200 200 401"),
+    ("POST", "/api/v1/fund/breakers/{bank_id}/lift"): Row("401 403 403 403 409 403 403 401",
+                                                         body=lambda w: REASON),
+    # compensation claims
+    ("POST", "/api/v1/claims"):                      Row("401 201 404 403 403 403 403 401",
+                                                         body=lambda w: {"loan_id": w.npl_loan_id,
+                                                                         "principal_at_default": "1000.00"}),
+    ("GET", "/api/v1/claims"):                       Row("401 200 200 200 200 200 200 401"),
+    ("GET", "/api/v1/claims/{claim_id}"):            Row("401 200 404 200 200 200 200 401"),
+    ("POST", "/api/v1/claims/{claim_id}/approve"):   Row("401 403 403 403 200 200 403 401", body=lambda w: {}),
+    ("POST", "/api/v1/claims/{claim_id}/reject"):    Row("401 403 403 403 200 200 403 401", body=lambda w: REASON),
+    ("POST", "/api/v1/claims/{claim_id}/pay"):       Row("401 403 403 403 403 200 403 401",
+                                                         path=lambda w: {"claim_id": w.approved_claim_id}),
+    ("POST", "/api/v1/claims/{claim_id}/recoveries"): Row("401 201 404 403 403 403 403 401",
+                                                         body=lambda w: {"bank_ref": "MATRIX-REC",
+                                                                         "date": "2026-01-05", "gross": "100.00"},
+                                                         path=lambda w: {"claim_id": w.paid_claim_id}),
+    ("POST", "/api/v1/claims/{claim_id}/remittances"): Row("401 201 404 403 403 403 403 401",
+                                                         body=lambda w: {"bank_ref": "MATRIX-REM",
+                                                                         "date": "2026-01-05", "amount": "10.00"},
+                                                         path=lambda w: {"claim_id": w.paid_claim_id}),
+    ("POST", "/api/v1/claims/{claim_id}/close-collection"):
+                                                     Row("401 200 404 403 403 403 403 401",
+                                                         body=lambda w: {"date": "2026-01-05"},
+                                                         path=lambda w: {"claim_id": w.closable_claim_id}),
+    # oversight reports (a bank sees its own slice)
+    ("GET", "/api/v1/reports/summary"):              Row("401 200 200 200 200 200 200 401", query=YEAR),
+    ("GET", "/api/v1/reports/by-bank"):              Row("401 200 200 200 200 200 200 401", query=YEAR),
+    ("GET", "/api/v1/reports/by-industry"):          Row("401 200 200 200 200 200 200 401", query=YEAR),
+    ("GET", "/api/v1/reports/by-grade"):             Row("401 200 200 200 200 200 200 401", query=YEAR),
+    ("GET", "/api/v1/reports/by-month"):             Row("401 200 200 200 200 200 200 401", query=YEAR),
+    ("GET", "/api/v1/reports/aging"):                Row("401 200 200 200 200 200 200 401"),
+    ("GET", "/api/v1/reports/claims"):               Row("401 200 200 200 200 200 200 401"),
+    ("GET", "/api/v1/reports/status-discrepancies"): Row("401 200 200 200 200 200 200 401"),
+    ("GET", "/api/v1/reports/enterprises/{credit_code}/history"):
+                                                     Row("401 200 404 200 200 200 200 401"),
     # oversight
     ("GET", "/api/v1/audit"):                        Row("401 403 403 200 200 200 200 401"),
 }
@@ -229,7 +284,7 @@ def test_matrix(
     wrong = []
     for kind, expected in row.statuses().items():
         fresh_limits.reset()
-        kwargs: dict[str, Any] = {"headers": world.headers(kind)}
+        kwargs: dict[str, Any] = {"headers": world.headers(kind), "params": row.query}
         if row.body is not None:
             body = row.body(world)
             if row.media_type == "application/json":
