@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 
 from anyio import to_thread
 from fastapi import Depends, FastAPI
@@ -18,6 +19,7 @@ from loanfund.claims.router import router as claims_router
 from loanfund.core.config import Settings, get_settings
 from loanfund.core.db import make_engine, make_sessionmaker
 from loanfund.core.errors import install_error_handlers
+from loanfund.core.group_commit import GroupCommit
 from loanfund.core.logging import configure_logging
 from loanfund.core.middleware import RequestContextMiddleware, document_body_limit
 from loanfund.core.migrations import head_revision
@@ -26,6 +28,7 @@ from loanfund.core.ratelimit import RateLimiter
 from loanfund.enterprises.router import router as enterprises_router
 from loanfund.fund.oversight_router import router as fund_oversight_router
 from loanfund.fund.router import router as fund_router
+from loanfund.loans import grouped
 from loanfund.loans.router import router as loans_router
 from loanfund.ops.router import router as ops_router
 from loanfund.rates.router import router as rates_router
@@ -75,6 +78,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.head_revision = head_revision()
     app.state.rate_limiter = RateLimiter()  # per process; see core/ratelimit.py
+    app.state.single_events = GroupCommit(
+        partial(grouped.post_many, settings),
+        max_group=settings.group_commit_max_items,
+        leaders=settings.group_commit_leaders,
+    )
 
     install_error_handlers(app)
     if settings.cors_origins:

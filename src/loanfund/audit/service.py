@@ -94,6 +94,17 @@ class Entry:
     reason: str | None = None
 
 
+def _entry_row(e: Entry) -> dict[str, Any]:
+    return {
+        "action": e.action,
+        "entity_type": e.entity_type,
+        "entity_id": str(e.entity_id),
+        "before": _jsonable(e.before) if e.before is not None else None,
+        "after": _jsonable(e.after) if e.after is not None else None,
+        "reason": e.reason,
+    }
+
+
 def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> None:
     """Write many audit records in one statement, in order, at one timestamp (what `record` writes,
     without an ORM object per record)."""
@@ -103,17 +114,7 @@ def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> Non
     insert_rows(
         session,
         table,
-        [
-            {
-                "action": e.action,
-                "entity_type": e.entity_type,
-                "entity_id": str(e.entity_id),
-                "before": _jsonable(e.before) if e.before is not None else None,
-                "after": _jsonable(e.after) if e.after is not None else None,
-                "reason": e.reason,
-            }
-            for e in entries
-        ],
+        [_entry_row(e) for e in entries],
         same={
             "at": utcnow(),
             "actor_kind": actor.kind,
@@ -121,6 +122,38 @@ def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> Non
             "actor_name": actor.name,
             "request_id": request_id_var.get(),
         },
+    )
+
+
+@dataclass(frozen=True)
+class Attributed:
+    """An audit record of another request than the one at hand (see `record_each`)."""
+
+    actor: Actor
+    request_id: str | None
+    entry: Entry
+
+
+def record_each(session: Session, records: Sequence[Attributed]) -> None:
+    """Write the audit records of several requests done in one transaction (`core.group_commit`), each
+    with its own actor and request id, in one statement at one timestamp."""
+    if not records:
+        return
+    table: Table = AuditRecord.__table__  # type: ignore[assignment]
+    insert_rows(
+        session,
+        table,
+        [
+            {
+                **_entry_row(r.entry),
+                "actor_kind": r.actor.kind,
+                "actor_id": r.actor.id,
+                "actor_name": r.actor.name,
+                "request_id": r.request_id,
+            }
+            for r in records
+        ],
+        same={"at": utcnow()},
     )
 
 

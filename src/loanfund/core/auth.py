@@ -6,14 +6,15 @@ Wrong or revoked key → 401; right key, wrong role → 403. Object-level scopin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from functools import cache
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 
 from loanfund.audit.service import Actor
 from loanfund.core.config import Settings
@@ -47,7 +48,7 @@ class Principal:
         return Actor(kind=self.kind, id=self.bank_id if self.is_bank else self.staff_id, name=self.name)
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -55,50 +56,70 @@ def _settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
+@cache
+def _key_lookup() -> Select[Any]:
+    """The key with its owner's fields (a bank's code; a staff member's name, role and status) in one
+    query of plain columns: it runs on every request."""
+    from loanfund.banks.models import Bank  # local: banks depends on this module
+
+    key, bank, staff = ApiKey.__table__, Bank.__table__, Staff.__table__
+    return (
+        select(
+            key.c.id,
+            key.c.key_hash,
+            key.c.revoked_at,
+            key.c.last_used_at,
+            key.c.bank_id,
+            key.c.staff_id,
+            bank.c.code,
+            staff.c.name,
+            staff.c.role,
+            staff.c.active,
+        )
+        .select_from(key)
+        .outerjoin(bank, bank.c.id == key.c.bank_id)
+        .outerjoin(staff, staff.c.id == key.c.staff_id)
+        .where(key.c.key_hash == bindparam("digest"))
+    )
+
+
 def authenticate(
     session: DbSession,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    from loanfund.banks.models import Bank  # local: banks depends on this module
-
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized()
     digest = hash_secret(settings.secret_key.get_secret_value(), credentials.credentials)
-    # the key and, for a bank's key, the bank's code in one query
-    row = session.execute(
-        select(ApiKey, Bank.code).outerjoin(Bank, Bank.id == ApiKey.bank_id).where(ApiKey.key_hash == digest)
-    ).first()
-    key, bank_code = (row[0], row[1]) if row is not None else (None, None)
-    if key is None or key.revoked_at is not None or not same(key.key_hash, digest):
+    row = session.execute(_key_lookup(), {"digest": digest}).first()
+    if row is None or row.revoked_at is not None or not same(row.key_hash, digest):
         raise Unauthorized("The key is unknown or revoked")
     now = utcnow()
-    if key.last_used_at is None or now - key.last_used_at > timedelta(seconds=settings.key_touch_interval_s):
-        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-    if key.bank_id is not None:
-        assert bank_code is not None
-        return Principal(kind="bank", key_id=key.id, name=f"bank:{bank_code}", bank_id=key.bank_id)
-    staff = session.get(Staff, key.staff_id)
-    if staff is None or not staff.active:
+    if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=settings.key_touch_interval_s):
+        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+    if row.bank_id is not None:
+        assert row.code is not None
+        return Principal(kind="bank", key_id=row.id, name=f"bank:{row.code}", bank_id=row.bank_id)
+    if row.staff_id is None or not row.active:
         raise Unauthorized("The key's owner is deactivated")
     return Principal(
-        kind="staff", key_id=key.id, name=f"staff:{staff.name}", staff_id=staff.id, role=staff.role
+        kind="staff", key_id=row.id, name=f"staff:{row.name}", staff_id=row.staff_id, role=row.role
     )
 
 
 AnyCaller = Annotated[Principal, Depends(authenticate)]
 
 
-def _require_bank(principal: AnyCaller) -> Principal:
+async def _require_bank(principal: AnyCaller) -> Principal:
     if not principal.is_bank:
         raise Forbidden("This endpoint is for partner banks", code="bank_only")
     return principal
 
 
-def require_staff(*roles: Role) -> Callable[[Principal], Principal]:
+def require_staff(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     """Any active staff member when no role is given (reads); otherwise one of `roles`."""
 
-    def dep(principal: AnyCaller) -> Principal:
+    async def dep(principal: AnyCaller) -> Principal:
         if not principal.is_staff:
             raise Forbidden("This endpoint is for bureau staff", code="bureau_only")
         if roles and principal.role not in roles:

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     public_rate_limit_per_minute: int = Field(default=30, ge=1)
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     batch_max_items: int = Field(default=5000, ge=1)
+    # concurrent single repayments / delinquency reports written in one transaction (core/group_commit.py)
+    group_commit_max_items: int = Field(default=64, ge=1, le=1000)
+    group_commit_leaders: int = Field(default=1, ge=1, le=16)
     key_touch_interval_s: int = Field(default=60, ge=0)
     threadpool_size: int | None = Field(
         default=None,

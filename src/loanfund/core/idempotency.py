@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -21,10 +21,11 @@ from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import ForeignKey, Index, String, Text, delete, select, text
+from sqlalchemy import ForeignKey, Index, String, Table, Text, delete, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loanfund.core.auth import BankCaller
+from loanfund.core.bulk import select_matching
 from loanfund.core.config import Settings
 from loanfund.core.db import Base, DbSession, utcnow
 from loanfund.core.errors import Conflict, InvalidInput, LoanfundError, error_payload
@@ -63,6 +64,52 @@ def _lock_key(bank_id: int, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def response_text(result: Any) -> str:
+    """A stored (and sent) response body: compact JSON, non-ASCII as is (as `JSONResponse` writes it).
+    A model is serialised by pydantic directly, which gives the same text as through
+    `jsonable_encoder` and `json.dumps`, faster."""
+    if isinstance(result, BaseModel):
+        return result.model_dump_json()
+    return json.dumps(jsonable_encoder(result), ensure_ascii=False, separators=(",", ":"))
+
+
+def record_row(
+    settings: Settings, bank_id: int, key: str, fingerprint: str, status: int, body: str, now: datetime
+) -> dict[str, Any]:
+    """The `idempotency_keys` row that stores a first response."""
+    return {
+        "bank_id": bank_id,
+        "key": key,
+        "request_hash": fingerprint,
+        "response_status": status,
+        "response_body": body,
+        "created_at": now,
+        "expires_at": now + timedelta(hours=settings.idempotency_ttl_hours),
+    }
+
+
+def try_lock_many(session: Session, keys: Sequence[tuple[int, str]]) -> list[bool]:
+    """Take the in-progress lock of each (bank, key) without waiting, in one statement: whether each was
+    taken (always, on SQLite, which runs one writer at a time)."""
+    if not keys or session.get_bind().dialect.name != "postgresql":
+        return [True] * len(keys)
+    got = session.execute(
+        text(
+            "SELECT pg_try_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[]))"
+            " WITH ORDINALITY AS u(k, n) ORDER BY n"
+        ),
+        {"keys": [_lock_key(bank_id, key) for bank_id, key in keys]},
+    ).scalars()
+    return [bool(g) for g in got]
+
+
+def stored_keys(session: Session, keys: Collection[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Those of the (bank, key) pairs that have a stored record (expired or not)."""
+    table: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+    rows = [{"bank_id": b, "key": k} for b, k in keys]
+    return {(b, k) for b, k in select_matching(session, table, ("bank_id", "key"), rows, ("bank_id", "key"))}
+
+
 class Idempotency:
     """Per-request helper: `run(body, status, produce)` executes `produce` at most once per key."""
 
@@ -76,10 +123,20 @@ class Idempotency:
         self.method = method
         self.path = path
 
-    def run(self, body: Any, status_code: int, produce: Callable[[], BaseModel | Any]) -> Response:
+    def fingerprint(self, body: Any) -> str:
+        return request_fingerprint(self.method, self.path, body)
+
+    def run(
+        self,
+        body: Any,
+        status_code: int,
+        produce: Callable[[], BaseModel | Any],
+        *,
+        fingerprint: str | None = None,
+    ) -> Response:
         if self.key is None:
             return _json(status_code, produce())
-        fingerprint = request_fingerprint(self.method, self.path, body)
+        fingerprint = fingerprint or self.fingerprint(body)
         self._lock()
         now = utcnow()
         existing = self.session.scalar(
@@ -108,20 +165,14 @@ class Idempotency:
             result = produce()
             self.session.flush()
             nested.commit()
-            status, payload = status_code, jsonable_encoder(result)
+            status, body_text = status_code, response_text(result)
         except LoanfundError as exc:
             nested.rollback()
-            status, payload = exc.status_code, error_payload(exc.code, exc.message, exc.details)
-        body_text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+            status = exc.status_code
+            body_text = response_text(error_payload(exc.code, exc.message, exc.details))
         self.session.add(
             IdempotencyRecord(
-                bank_id=self.bank_id,
-                key=self.key,
-                request_hash=fingerprint,
-                response_status=status,
-                response_body=body_text,
-                created_at=now,
-                expires_at=now + timedelta(hours=self.settings.idempotency_ttl_hours),
+                **record_row(self.settings, self.bank_id, self.key, fingerprint, status, body_text, now)
             )
         )
         self.session.flush()
@@ -145,7 +196,7 @@ def _json(status_code: int, result: Any) -> Response:
     return JSONResponse(jsonable_encoder(result), status_code=status_code)
 
 
-def _idempotency(
+async def _idempotency(
     request: Request,
     session: DbSession,
     caller: BankCaller,

@@ -44,7 +44,7 @@ def _scalar_query_params(dependant: Any) -> set[str]:
     return names
 
 
-def single_valued_query(request: Request) -> None:
+async def single_valued_query(request: Request) -> None:
     """App-wide dependency: a single-valued query parameter given more than once is a 422."""
     counts = Counter(key for key, _ in request.query_params.multi_items())
     repeated = {key for key, n in counts.items() if n > 1}

@@ -2,19 +2,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from loanfund.banks import service as bank_service
 from loanfund.core.auth import AnyCaller, BankCaller, SettingsDep
+from loanfund.core.context import request_id_var
 from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import NotFound, responses
-from loanfund.core.idempotency import IdempotencyDep
+from loanfund.core.group_commit import GroupCommit
+from loanfund.core.idempotency import Idempotency, IdempotencyDep
 from loanfund.core.money import to_fen
 from loanfund.core.pagination import Page, Pagination
 from loanfund.core.params import IdPath, id_query
 from loanfund.enterprises.schemas import CreditCode
-from loanfund.loans import batch, repository, service
+from loanfund.loans import batch, grouped, repository, service
 from loanfund.loans.models import Loan
 from loanfund.loans.schemas import (
     REF_PATTERN,
@@ -109,6 +111,43 @@ def _post_event(
     return EventResult(event=EventRead.of(row), loan=LoanRead.of(loan, credit_code))
 
 
+def _post_grouped(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BankCaller,
+    idem: Idempotency,
+    loan_id: int,
+    event: Event,
+    body: RepaymentCreate | DelinquencyCreate,
+) -> Response:
+    """A repayment or delinquency report: written with the others in flight (`loans.grouped`) when it
+    is the plain case, otherwise on its own by `_post_event`."""
+    assert caller.bank_id is not None
+    fingerprint = idem.fingerprint(body) if idem.key is not None else None
+    item = grouped.SingleEvent(
+        caller.bank_id,
+        caller.actor,
+        request_id_var.get(),
+        loan_id,
+        event,
+        body.bank_event_ref,
+        idem.key,
+        fingerprint,
+    )
+    session.commit()  # what authentication wrote; no connection is held while the group runs
+    group: GroupCommit[grouped.SingleEvent, str] = request.app.state.single_events
+    done = group.submit(session, item)
+    if done is not None:
+        return Response(done, status_code=grouped.STATUS, media_type="application/json")
+    return idem.run(
+        body,
+        grouped.STATUS,
+        lambda: _post_event(session, settings, caller, loan_id, event, body.bank_event_ref),
+        fingerprint=fingerprint,
+    )
+
+
 @router.post(
     "/{loan_id}/disbursements",
     status_code=201,
@@ -140,6 +179,7 @@ def disburse(
     summary="Record a repayment of principal and/or interest",
 )
 def repay(
+    request: Request,
     loan_id: IdPath,
     body: RepaymentCreate,
     session: DbSession,
@@ -153,9 +193,7 @@ def repay(
         principal_fen=to_fen(body.principal),
         interest_fen=to_fen(body.interest),
     )
-    return idem.run(
-        body, 201, lambda: _post_event(session, settings, caller, loan_id, event, body.bank_event_ref)
-    )
+    return _post_grouped(request, session, settings, caller, idem, loan_id, event, body)
 
 
 @router.post(
@@ -167,6 +205,7 @@ def repay(
     summary="Report the loan's days past due as of a date",
 )
 def report_delinquency(
+    request: Request,
     loan_id: IdPath,
     body: DelinquencyCreate,
     session: DbSession,
@@ -175,9 +214,7 @@ def report_delinquency(
     idem: IdempotencyDep,
 ) -> Response:
     event = Event(EventKind.delinquency, body.date, days_past_due=body.days_past_due)
-    return idem.run(
-        body, 201, lambda: _post_event(session, settings, caller, loan_id, event, body.bank_event_ref)
-    )
+    return _post_grouped(request, session, settings, caller, idem, loan_id, event, body)
 
 
 @router.get("", responses=_READ, tags=["bank", "bureau"], summary="List loans (a bank sees its own)")

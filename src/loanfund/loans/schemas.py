@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loanfund.core.dates import IsoDate
 from loanfund.core.money import NonNegativeYuan, PositiveYuan, YuanStr, yuan_str
 from loanfund.enterprises.schemas import CreditCode
-from loanfund.loans.models import Loan, LoanEvent
+from loanfund.loans.models import Loan, LoanEvent, LoanFields
 from loanfund.loans.state import EventKind, LoanState
 
 REF_PATTERN = r"^[A-Za-z0-9._:/-]{1,64}$"
@@ -110,12 +110,32 @@ class LoanRead(BaseModel):
 
     @classmethod
     def of(cls, loan: Loan, credit_code: str) -> LoanRead:
+        return cls.of_fields(
+            loan,
+            credit_code,
+            application_id=loan.application_id,
+            created_at=loan.created_at,
+            updated_at=loan.updated_at,
+        )
+
+    @classmethod
+    def of_fields(
+        cls,
+        loan: LoanFields,
+        credit_code: str,
+        *,
+        application_id: int | None,
+        created_at: datetime,
+        updated_at: datetime,
+    ) -> LoanRead:
+        """A stored loan's fields, from a `Loan` or a `LoanDraft` (with what a draft does not hold)."""
+        assert loan.id is not None
         return cls(
             id=loan.id,
             bank_id=loan.bank_id,
             bank_loan_ref=loan.bank_loan_ref,
             credit_code=credit_code,
-            application_id=loan.application_id,
+            application_id=application_id,
             amount=yuan_str(loan.contract_amount_fen),
             annual_rate_pct=f"{loan.annual_rate_pct:.4f}",
             start_date=loan.start_date,
@@ -129,8 +149,8 @@ class LoanRead(BaseModel):
             first_disbursed_on=loan.first_disbursed_on,
             npl_since=loan.npl_since,
             settled_on=loan.settled_on,
-            created_at=loan.created_at,
-            updated_at=loan.updated_at,
+            created_at=created_at,
+            updated_at=updated_at,
         )
 
 

@@ -452,7 +452,8 @@ def post_event(
         bank = session.get(Bank, loan.bank_id)
         assert bank is not None
         lk.coverage.admit(bank, event.principal_fen, event.event_date)
-    lk.touched_banks.add(loan.bank_id)
+    if portfolio.moves_npl_ratio(deltas):
+        lk.touched_banks.add(loan.bank_id)
     row = LoanEvent(loan_id=loan.id, bank_id=loan.bank_id, source=source, **event_row(event, bank_event_ref))
     session.add(row)
     before = loan_view(loan)

@@ -88,6 +88,15 @@ def history_deltas(contract: Contract, events: Sequence[Event], npl_days: int) -
     return out
 
 
+NPL_RATIO_FIGURES = ("d_covered_fen", "d_npl_fen", "d_compensated_fen")
+
+
+def moves_npl_ratio(deltas: Iterable[Delta]) -> bool:
+    """Whether the deltas change a stock the NPL ratio is made of (an interest payment, or a days-past-due
+    report that changes no state, does not: the bank's circuit breaker need not be looked at again)."""
+    return any(d.figures.get(f) for d in deltas for f in NPL_RATIO_FIGURES)
+
+
 @dataclass(frozen=True)
 class LoanKey:
     bank_id: int
