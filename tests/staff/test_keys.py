@@ -1,7 +1,12 @@
+import time
+
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from loanfund.core.config import Settings
+from loanfund.core.db import utcnow
 from loanfund.staff.models import ApiKey
 from tests.factories import Caller
 
@@ -65,3 +70,26 @@ def test_only_admin_manages_staff_and_keys(client: TestClient, officer: Caller, 
 def test_deactivated_staff_key_is_401(client: TestClient, admin: Caller, officer: Caller) -> None:
     assert client.post(f"/api/v1/staff/{officer.id}/deactivate", headers=admin.headers).status_code == 200
     assert client.get("/api/v1/banks", headers=officer.headers).status_code == 401
+
+
+def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(
+    client: TestClient, bank_a: Caller, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "key_cache_s", 0.3)
+    assert client.get("/api/v1/banks/me", headers=bank_a.headers).status_code == 200
+    # revoked straight in the database, as another worker process would: this process is not told
+    session.execute(update(ApiKey).where(ApiKey.bank_id == bank_a.id).values(revoked_at=utcnow()))
+    session.commit()
+    assert client.get("/api/v1/banks/me", headers=bank_a.headers).status_code == 200  # remembered
+    time.sleep(0.35)
+    assert client.get("/api/v1/banks/me", headers=bank_a.headers).status_code == 401
+
+
+def test_without_the_cache_every_request_asks_the_database(
+    client: TestClient, bank_a: Caller, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "key_cache_s", 0)
+    assert client.get("/api/v1/banks/me", headers=bank_a.headers).status_code == 200
+    session.execute(update(ApiKey).where(ApiKey.bank_id == bank_a.id).values(revoked_at=utcnow()))
+    session.commit()
+    assert client.get("/api/v1/banks/me", headers=bank_a.headers).status_code == 401

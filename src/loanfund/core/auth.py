@@ -6,6 +6,8 @@ Wrong or revoked key → 401; right key, wrong role → 403. Object-level scopin
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,8 +15,10 @@ from functools import cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.orm import Session
 
 from loanfund.audit.service import Actor
 from loanfund.core.config import Settings
@@ -83,14 +87,38 @@ def _key_lookup() -> Select[Any]:
     )
 
 
-def authenticate(
-    session: DbSession,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized()
-    digest = hash_secret(settings.secret_key.get_secret_value(), credentials.credentials)
+class KeyCache:
+    """Keys verified in the last `LOANFUND_KEY_CACHE_S` seconds, per process, so that a client's
+    requests do not each ask the database. Only keys found valid are kept; revoking a key or
+    deactivating a staff member empties the cache of the process that did it at once, and every other
+    process's within the time-to-live. Bounded: past `limit` keys it starts afresh."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str, ttl: float) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None or time.monotonic() - entry[0] > ttl:
+            return None
+        return entry[1]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= self.limit:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic(), principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+KEYS = KeyCache()
+
+
+def _look_up(session: Session, settings: Settings, digest: str) -> Principal:
     row = session.execute(_key_lookup(), {"digest": digest}).first()
     if row is None or row.revoked_at is not None or not same(row.key_hash, digest):
         raise Unauthorized("The key is unknown or revoked")
@@ -105,6 +133,25 @@ def authenticate(
     return Principal(
         kind="staff", key_id=row.id, name=f"staff:{row.name}", staff_id=row.staff_id, role=row.role
     )
+
+
+async def authenticate(
+    session: DbSession,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller. A key verified within `key_cache_s` is answered from this process's memory, on the
+    event loop; otherwise the database is asked (in the thread pool) and the answer kept."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized()
+    digest = hash_secret(settings.secret_key.get_secret_value(), credentials.credentials)
+    ttl = settings.key_cache_s
+    if ttl > 0 and (known := KEYS.get(digest, ttl)) is not None:
+        return known
+    principal = await run_in_threadpool(_look_up, session, settings, digest)
+    if ttl > 0:
+        KEYS.put(digest, principal)
+    return principal
 
 
 AnyCaller = Annotated[Principal, Depends(authenticate)]

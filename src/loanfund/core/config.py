@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     group_commit_max_items: int = Field(default=64, ge=1, le=1000)
     group_commit_leaders: int = Field(default=1, ge=1, le=16)
     key_touch_interval_s: int = Field(default=60, ge=0)
+    # a verified key is remembered this long per process (0: ask the database on every request)
+    key_cache_s: float = Field(default=1.0, ge=0, le=60)
     threadpool_size: int | None = Field(
         default=None,
         ge=1,

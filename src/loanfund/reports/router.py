@@ -42,13 +42,13 @@ router = APIRouter(prefix="/api/v1/reports", tags=["bureau", "bank"])
 ReportSession = Annotated[Session, Depends(get_session, scope="request")]
 
 
-def report_caller(
+async def report_caller(
     session: ReportSession,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """Any valid key (bank or bureau staff), checked in the report's own session."""
-    return authenticate(session, settings, credentials)
+    return await authenticate(session, settings, credentials)
 
 
 ReportCaller = Annotated[Principal, Depends(report_caller)]

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from loanfund.audit.service import Actor, record, snapshot
 from loanfund.banks.models import Bank
+from loanfund.core.auth import KEYS
 from loanfund.core.config import Settings
 from loanfund.core.db import utcnow
 from loanfund.core.errors import Conflict, NotFound
@@ -45,6 +46,7 @@ def set_staff_active(session: Session, actor: Actor, staff: Staff, active: bool)
     before = snapshot(staff, ["name", "role", "active"])
     staff.active = active
     session.flush()
+    KEYS.clear()
     action = "staff.activate" if active else "staff.deactivate"
     record(
         session,
@@ -98,6 +100,7 @@ def revoke_key(session: Session, actor: Actor, key: ApiKey) -> ApiKey:
         raise Conflict("The key is already revoked", code="key_already_revoked")
     key.revoked_at = utcnow()
     session.flush()
+    KEYS.clear()
     record(session, actor, "key.revoke", "api_key", key.id, after={"prefix": key.prefix})
     return key
 
