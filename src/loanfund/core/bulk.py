@@ -20,7 +20,7 @@ has not loaded (new rows, or rows the caller read with Core).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Table,
+    Text,
     TextClause,
     any_,
     bindparam,
@@ -101,10 +102,15 @@ def _layout(table: Table, rows: Sequence[Row]) -> tuple[list[str], list[str], tu
 
 
 def _converter(
-    table: Table, dialect: Dialect, columns: Sequence[str]
+    table: Table, dialect: Dialect, columns: Sequence[str], skip: Collection[str] = ()
 ) -> Callable[[Sequence[Any]], Sequence[Any]]:
-    """Bind-process one row of values in `columns` order (enums to names, UTC timestamps, JSON)."""
-    procs = [(i, p) for i, c in enumerate(columns) if (p := _processor(table, c, dialect)) is not None]
+    """Bind-process one row of values in `columns` order (enums to names, UTC timestamps, JSON), but
+    for the `skip` columns."""
+    procs = [
+        (i, p)
+        for i, c in enumerate(columns)
+        if c not in skip and (p := _processor(table, c, dialect)) is not None
+    ]
 
     def convert(values: Sequence[Any]) -> Sequence[Any]:
         if not procs:
@@ -139,32 +145,39 @@ def insert_rows(
     *,
     same: Mapping[str, Any] | None = None,
     return_ids: bool = False,
+    as_text: Collection[str] = (),
 ) -> list[int]:
     """Insert `rows` (dicts by column name, all with the same keys) in order, each with the values in
     `same` as well; return their new ids in the same order when `return_ids` (the table's primary key
-    must be an `id` column). Python-side defaults of the columns given nowhere are computed once."""
+    must be an `id` column). Python-side defaults of the columns given nowhere are computed once.
+
+    The values of the `as_text` columns are given as the text the database stores (JSON already
+    written, None for NULL): they skip the column's bind processing."""
     if not rows:
         return []
     same = dict(same or {})
     if not is_postgresql(session):
         full = [{**row, **same} for row in rows] if same else list(rows)
+        stmt = insert(table)
+        if as_text:
+            stmt = stmt.values({c: bindparam(c, type_=Text()) for c in as_text})
         if return_ids:
-            stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            stmt = stmt.returning(table.c.id, sort_by_parameter_order=True)
             return list(session.execute(stmt, full).scalars())
-        session.execute(insert(table), full)
+        session.execute(stmt, full)
         return []
     given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
     dialect = _dialect(session)
     # the values every row shares: bind-processed once
     shared = {**dict(zip(defaulted, defaults, strict=True)), **same}
-    constants = tuple(_converter(table, dialect, list(shared))(tuple(shared.values())))
+    constants = tuple(_converter(table, dialect, list(shared), skip=as_text)(tuple(shared.values())))
     per_row = [c for c in given if c not in same]
     columns = [*per_row, *shared]
     ids = _next_ids(session, table, len(rows)) if return_ids else []
     if return_ids:
         per_row.insert(0, "id")
         columns.insert(0, "id")
-    convert = _converter(table, dialect, per_row)
+    convert = _converter(table, dialect, per_row, skip=as_text)
     values = _values(rows, [c for c in per_row if c != "id"])
     conn = session.connection().connection.driver_connection
     assert conn is not None
