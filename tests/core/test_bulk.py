@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -61,3 +62,17 @@ def test_array_parameters_keep_every_value(session: Session) -> None:
     assert sorted(found) == sorted((r["id"], r["name"], r["fund_share"]) for r in rows)
     matched = session.scalars(select(Bank.name).where(bulk.one_of(session, BANKS.c.name, names)))
     assert sorted(matched) == sorted(names)
+
+
+def test_values_shared_by_every_row_are_stored_as_given(session: Session) -> None:
+    at = datetime(2021, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    rows = [_row(f"SAME{i}") for i in range(3)]
+    same = {"created_at": at, "fund_share": Decimal("0.75"), "status": BankStatus.suspended}
+    bulk.insert_rows(session, BANKS, [{k: v for k, v in r.items() if k not in same} for r in rows], same=same)
+    stored = session.execute(
+        select(BANKS.c.created_at, BANKS.c.fund_share, BANKS.c.status).where(BANKS.c.code.like("SAME%"))
+    ).all()
+    assert len(stored) == 3
+    for created_at, share, status in stored:
+        assert created_at.replace(tzinfo=UTC) == at
+        assert (share, status) == (Decimal("0.75"), "suspended")
