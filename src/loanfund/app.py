@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
@@ -50,9 +51,27 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         # sync endpoints run in anyio's default thread pool (40 threads unless set; see README)
         if settings.threadpool_size is not None:
             to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+        if settings.gc_gen0_threshold:
+            tune_gc(settings.gc_gen0_threshold)
         yield
 
     return lifespan
+
+
+def tune_gc(gen0_threshold: int) -> None:
+    """Keep the cyclic garbage collector off the request path.
+
+    A request of thousands of items (a batch) keeps a few hundred thousand objects alive until it
+    answers. With Python's defaults (a young collection every 700 allocations) they outlive the young
+    generations, and every few such requests trigger a full collection, which also walks everything
+    loaded at startup (modules, models, schemas): a quarter to a third of a batch's CPU went there.
+    So what exists once the app has started is moved out of the collector's sight (`gc.freeze`), and
+    the youngest generation is collected every `gen0_threshold` allocations. Memory is still freed by
+    reference counting as before; only reference cycles wait longer to be collected."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:

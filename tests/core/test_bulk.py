@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -40,3 +41,38 @@ def test_a_duplicate_is_an_integrity_error(session: Session) -> None:
     with pytest.raises(IntegrityError):
         bulk.insert_rows(session, BANKS, [_row("BULK4")])
     nested.rollback()
+
+
+def test_array_parameters_keep_every_value(session: Session) -> None:
+    """Columns go to PostgreSQL as binary arrays: quotes, backslashes, braces, commas, the word NULL and
+    non-ASCII text arrive as they were, and `one_of` finds them."""
+    names = ['quote " mark', "back\\slash", "{braces}, commas", "NULL", "银行", ""]
+    shares = [
+        Decimal("0.55"),
+        Decimal("1"),
+        Decimal("0.0001"),
+        Decimal("0.5"),
+        Decimal("0.8"),
+        Decimal("0.9"),
+    ]
+    ids = bulk.insert_rows(session, BANKS, [_row(f"ARR{i}") for i in range(len(names))], return_ids=True)
+    rows = [{"id": i, "name": n, "fund_share": f} for i, n, f in zip(ids, names, shares, strict=True)]
+    bulk.update_rows(session, BANKS, rows)
+    found = bulk.select_matching(session, BANKS, ("id",), rows, ("id", "name", "fund_share"))
+    assert sorted(found) == sorted((r["id"], r["name"], r["fund_share"]) for r in rows)
+    matched = session.scalars(select(Bank.name).where(bulk.one_of(session, BANKS.c.name, names)))
+    assert sorted(matched) == sorted(names)
+
+
+def test_values_shared_by_every_row_are_stored_as_given(session: Session) -> None:
+    at = datetime(2021, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    rows = [_row(f"SAME{i}") for i in range(3)]
+    same = {"created_at": at, "fund_share": Decimal("0.75"), "status": BankStatus.suspended}
+    bulk.insert_rows(session, BANKS, [{k: v for k, v in r.items() if k not in same} for r in rows], same=same)
+    stored = session.execute(
+        select(BANKS.c.created_at, BANKS.c.fund_share, BANKS.c.status).where(BANKS.c.code.like("SAME%"))
+    ).all()
+    assert len(stored) == 3
+    for created_at, share, status in stored:
+        assert created_at.replace(tzinfo=UTC) == at
+        assert (share, status) == (Decimal("0.75"), "suspended")

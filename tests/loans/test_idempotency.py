@@ -5,7 +5,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from loanfund.core.idempotency import request_fingerprint
 from loanfund.loans.models import Loan, LoanEvent
+from loanfund.loans.schemas import BatchCreate
 from tests.factories import Caller, contract_payload, make_enterprise
 
 pytestmark = pytest.mark.usefixtures("funded")
@@ -78,3 +80,26 @@ def test_key_too_long_is_422(client: TestClient, bank_a: Caller, code: str) -> N
         URL, json=contract_payload(code), headers={**bank_a.headers, "Idempotency-Key": "x" * 256}
     )
     assert r.status_code == 422
+
+
+def test_fingerprint_is_of_the_request_not_its_spelling() -> None:
+    item = {
+        "type": "repayment",
+        "bank_loan_ref": "L-1",
+        "bank_event_ref": "r-1",
+        "date": "2021-04-02",
+        "principal": "10.00",
+    }
+    body = BatchCreate.model_validate({"items": [item]})
+    respelled = BatchCreate.model_validate_json(
+        '{ "items" : [ {"principal": "10.00", "date": "2021-04-02", "bank_event_ref": "r-1",'
+        ' "bank_loan_ref": "L-1", "type": "repayment", "interest": "0"} ] }'
+    )
+    url = "/api/v1/loans/batch"
+    assert request_fingerprint("POST", url, body) == request_fingerprint("POST", url, respelled)
+    other = BatchCreate.model_validate({"items": [{**item, "principal": "10.01"}]})
+    assert request_fingerprint("POST", url, body) != request_fingerprint("POST", url, other)
+    assert request_fingerprint("POST", url, body) != request_fingerprint("POST", "/api/v1/loans", body)
+    assert request_fingerprint("POST", url, {"b": 1, "a": [2]}) == request_fingerprint(
+        "POST", url, {"a": [2], "b": 1}
+    )

@@ -1,12 +1,24 @@
 """Backdated events give the same state as events posted in order (a property of `apply` and `replay`)."""
 
+import dataclasses
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loanfund.loans.state import Contract, Event, EventKind, LoanRuleError, LoanState, Snapshot, apply, replay
+from loanfund.loans.state import (
+    Contract,
+    Event,
+    EventKind,
+    LoanRuleError,
+    LoanState,
+    Snapshot,
+    _replace,
+    apply,
+    replay,
+)
 
 CONTRACT = Contract(amount_fen=1_000_000, start_date=date(2021, 3, 1), maturity_date=date(2022, 2, 28))
 
@@ -95,3 +107,12 @@ def test_fund_states_take_no_bank_events() -> None:
     with pytest.raises(LoanRuleError) as exc:
         apply(snap, CONTRACT, Event(EventKind.repayment, date(2021, 5, 1), 1), 90)
     assert exc.value.conflict
+
+
+def test_snapshot_replace_is_dataclasses_replace() -> None:
+    snap = Snapshot(disbursed_fen=5, first_disbursed_on=date(2021, 3, 1))
+    changes: dict[str, Any] = {"state": LoanState.active, "disbursed_fen": 7, "npl_since": None}
+    assert _replace(snap, **changes) == dataclasses.replace(snap, **changes)
+    assert snap.disbursed_fen == 5
+    with pytest.raises(TypeError, match="no field nope"):
+        _replace(snap, nope=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -49,6 +50,24 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _json_default(value: Any) -> Any:
+    """What `json.dumps` does not write by itself, as `_jsonable` converts it."""
+    if isinstance(value, Enum):
+        return value._value_
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# `json.dumps(_jsonable(value))` in one pass: plain values, str enums and lists are written by the
+# encoder itself (in C), the rest through `_json_default`. Keys are strings, as `Entry` types them.
+_json_text = json.JSONEncoder(default=_json_default).encode
 
 
 def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
@@ -99,15 +118,16 @@ def _entry_row(e: Entry) -> dict[str, Any]:
         "action": e.action,
         "entity_type": e.entity_type,
         "entity_id": str(e.entity_id),
-        "before": _jsonable(e.before) if e.before is not None else None,
-        "after": _jsonable(e.after) if e.after is not None else None,
+        "before": _json_text(e.before) if e.before is not None else None,
+        "after": _json_text(e.after) if e.after is not None else None,
         "reason": e.reason,
     }
 
 
 def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> None:
     """Write many audit records in one statement, in order, at one timestamp (what `record` writes,
-    without an ORM object per record)."""
+    without an ORM object per record; `before` and `after` are written to JSON text here, in one pass
+    each)."""
     if not entries:
         return
     table: Table = AuditRecord.__table__  # type: ignore[assignment]
@@ -115,6 +135,7 @@ def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> Non
         session,
         table,
         [_entry_row(e) for e in entries],
+        as_text=("before", "after"),
         same={
             "at": utcnow(),
             "actor_kind": actor.kind,
@@ -153,6 +174,7 @@ def record_each(session: Session, records: Sequence[Attributed]) -> None:
             }
             for r in records
         ],
+        as_text=("before", "after"),
         same={"at": utcnow()},
     )
 

@@ -20,18 +20,22 @@ has not loaded (new rows, or rows the caller read with Core).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
 import psycopg
+from psycopg.adapt import PyFormat
+from psycopg.types.array import ListBinaryDumper
 from sqlalchemy import (
     Column,
     ColumnElement,
     Table,
+    Text,
     TextClause,
     any_,
     bindparam,
+    cast,
     insert,
     select,
     text,
@@ -101,10 +105,15 @@ def _layout(table: Table, rows: Sequence[Row]) -> tuple[list[str], list[str], tu
 
 
 def _converter(
-    table: Table, dialect: Dialect, columns: Sequence[str]
+    table: Table, dialect: Dialect, columns: Sequence[str], skip: Collection[str] = ()
 ) -> Callable[[Sequence[Any]], Sequence[Any]]:
-    """Bind-process one row of values in `columns` order (enums to names, UTC timestamps, JSON)."""
-    procs = [(i, p) for i, c in enumerate(columns) if (p := _processor(table, c, dialect)) is not None]
+    """Bind-process one row of values in `columns` order (enums to names, UTC timestamps, JSON), but
+    for the `skip` columns."""
+    procs = [
+        (i, p)
+        for i, c in enumerate(columns)
+        if c not in skip and (p := _processor(table, c, dialect)) is not None
+    ]
 
     def convert(values: Sequence[Any]) -> Sequence[Any]:
         if not procs:
@@ -139,32 +148,39 @@ def insert_rows(
     *,
     same: Mapping[str, Any] | None = None,
     return_ids: bool = False,
+    as_text: Collection[str] = (),
 ) -> list[int]:
     """Insert `rows` (dicts by column name, all with the same keys) in order, each with the values in
     `same` as well; return their new ids in the same order when `return_ids` (the table's primary key
-    must be an `id` column). Python-side defaults of the columns given nowhere are computed once."""
+    must be an `id` column). Python-side defaults of the columns given nowhere are computed once.
+
+    The values of the `as_text` columns are given as the text the database stores (JSON already
+    written, None for NULL): they skip the column's bind processing."""
     if not rows:
         return []
     same = dict(same or {})
     if not is_postgresql(session):
         full = [{**row, **same} for row in rows] if same else list(rows)
+        stmt = insert(table)
+        if as_text:
+            stmt = stmt.values({c: bindparam(c, type_=Text()) for c in as_text})
         if return_ids:
-            stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            stmt = stmt.returning(table.c.id, sort_by_parameter_order=True)
             return list(session.execute(stmt, full).scalars())
-        session.execute(insert(table), full)
+        session.execute(stmt, full)
         return []
     given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
     dialect = _dialect(session)
     # the values every row shares: bind-processed once
     shared = {**dict(zip(defaulted, defaults, strict=True)), **same}
-    constants = tuple(_converter(table, dialect, list(shared))(tuple(shared.values())))
+    constants = tuple(_converter(table, dialect, list(shared), skip=as_text)(tuple(shared.values())))
     per_row = [c for c in given if c not in same]
     columns = [*per_row, *shared]
     ids = _next_ids(session, table, len(rows)) if return_ids else []
     if return_ids:
         per_row.insert(0, "id")
         columns.insert(0, "id")
-    convert = _converter(table, dialect, per_row)
+    convert = _converter(table, dialect, per_row, skip=as_text)
     values = _values(rows, [c for c in per_row if c != "id"])
     conn = session.connection().connection.driver_connection
     assert conn is not None
@@ -172,6 +188,7 @@ def insert_rows(
     sql = f'COPY "{table.name}" ({quoted}) FROM STDIN'
     try:
         with conn.cursor() as cur, cur.copy(sql) as copy:
+            constants = _as_copy_text(cur, constants)
             if return_ids:
                 for i, row in zip(ids, rows, strict=True):
                     copy.write_row((*convert((i, *values(row))), *constants))
@@ -184,10 +201,32 @@ def insert_rows(
     return ids
 
 
+def _as_copy_text(cur: psycopg.Cursor[Any], values: Sequence[Any]) -> tuple[Any, ...]:
+    """Values written in every row of a COPY, dumped to their text form once rather than once per row
+    (a timestamp costs psycopg more than the rest of a row); COPY reads that text as it would have."""
+    tx = psycopg.adapt.Transformer(cur)
+
+    def text(value: Any) -> str | None:
+        if value is None or type(value) is str:
+            return value
+        dumped = tx.get_dumper(value, PyFormat.TEXT).dump(value)
+        return None if dumped is None else bytes(dumped).decode()
+
+    return tuple(text(v) for v in values)
+
+
 def convert_values(
     table: Table, dialect: Dialect, columns: Sequence[str], values: Sequence[Any]
 ) -> Sequence[Any]:
     return _converter(table, dialect, columns)(values)
+
+
+class _Array(list[Any]):
+    """A column of values sent as one array parameter, in PostgreSQL's binary format: psycopg writes the
+    text format element by element in Python, quoting and escaping each, several times slower."""
+
+
+psycopg.adapters.register_dumper(_Array, ListBinaryDumper)  # for connections made from now on
 
 
 def _unnest(table: Table, dialect: Dialect, columns: Sequence[str]) -> str:
@@ -207,7 +246,7 @@ def _arrays(
     for i, name in enumerate(columns):
         values = [row[name] for row in rows]
         proc = _processor(table, name, dialect)
-        params[f"c{i}"] = values if proc is None else [None if v is None else proc(v) for v in values]
+        params[f"c{i}"] = _Array(values if proc is None else [None if v is None else proc(v) for v in values])
     return params
 
 
@@ -301,7 +340,11 @@ def one_of(session: Session, column: ColumnElement[Any], values: Iterable[Any]) 
     (a statement with thousands of parameters costs more to build and parse than to run)."""
     values = list(values)
     if is_postgresql(session):
-        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+        dialect = _dialect(session)
+        proc = column.type.dialect_impl(dialect).bind_processor(dialect)
+        array = _Array(values if proc is None else [None if v is None else proc(v) for v in values])
+        # bound untyped, so that SQLAlchemy hands the array to the driver as it is, and cast in SQL
+        return column == any_(cast(bindparam(None, array), postgresql.ARRAY(column.type)))
     return column.in_(values)
 
 

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         le=1000,
         description="Threads for the sync endpoints, per worker; default anyio's 40",
     )
+    gc_gen0_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="Allocations between collections of the youngest generation, with what exists at "
+        "startup frozen (app.tune_gc); 0 leaves Python's collector as it is",
+    )
 
     # --- business rules (DOMAIN.md "defaults") ----------------------------------------------
     default_fund_share: Decimal = Field(default=Decimal("0.80"), gt=0, le=1)

@@ -51,12 +51,18 @@ class IdempotencyRecord(Base):
 
 
 def request_fingerprint(method: str, path: str, body: Any) -> str:
-    # a model dumped in JSON mode is what jsonable_encoder gives, without walking it again in Python
-    plain = (
-        body.model_dump(mode="json", by_alias=True) if isinstance(body, BaseModel) else jsonable_encoder(body)
-    )
-    canonical = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    """A digest of the request: equal for the same method, path and body, different otherwise.
+
+    A model is its JSON dump, written by pydantic in one pass (fields in declaration order, every field
+    given or defaulted, values in their JSON form): two bodies that validate to the same model give the
+    same text, whatever the order of their fields or their spacing (a dict-valued field keeps its keys
+    in the order sent; no idempotent body has one). Anything else is canonical JSON with sorted keys."""
+    if isinstance(body, BaseModel):
+        canonical = body.model_dump_json(by_alias=True).encode()
+    else:
+        plain = jsonable_encoder(body)
+        canonical = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(f"{method} {path}\n".encode() + canonical).hexdigest()
 
 
 def _lock_key(bank_id: int, key: str) -> int:

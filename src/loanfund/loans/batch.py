@@ -207,7 +207,8 @@ class _Batch:
         snap, deltas = service.plan_event(loan, event, self.settings.npl_days, lambda: self._history(loan))
         if event.kind is EventKind.disbursement:
             self.lk.coverage.admit(self.bank, event.principal_fen, event.event_date)
-        self.lk.touched_banks.add(loan.bank_id)
+        if portfolio.moves_npl_ratio(deltas):
+            self.lk.touched_banks.add(loan.bank_id)
         before = service.loan_view(loan)
         part = service.quota_part(loan)
         loan.set_snapshot(snap)

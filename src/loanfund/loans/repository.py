@@ -49,7 +49,8 @@ def drafts_by_refs_locked(session: Session, bank_id: int, refs: Collection[str])
         .order_by(table.c.id)
         .with_for_update()
     )
-    drafts = (LoanDraft(*row) for row in session.execute(stmt))  # columns in the draft's field order
+    # all rows fetched at once (iterating a result fetches them one by one); columns in field order
+    drafts = (LoanDraft(*row) for row in session.execute(stmt).all())
     return {d.bank_loan_ref: d for d in drafts}
 
 
@@ -74,7 +75,7 @@ def events_by_refs(session: Session, bank_id: int, refs: Collection[str]) -> dic
     stmt = select(LoanEvent.bank_event_ref, LoanEvent.id, LoanEvent.loan_id).where(
         LoanEvent.bank_id == bank_id, bulk.one_of(session, LoanEvent.__table__.c.bank_event_ref, refs)
     )
-    return {ref: (event_id, loan_id) for ref, event_id, loan_id in session.execute(stmt)}
+    return {ref: (event_id, loan_id) for ref, event_id, loan_id in session.execute(stmt).all()}
 
 
 def events_of(session: Session, loan_id: int) -> list[LoanEvent]:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from loanfund.banks import service as bank_service
 from loanfund.core.auth import AnyCaller, BankCaller, SettingsDep
+from loanfund.core.body import validated_json_route
 from loanfund.core.context import request_id_var
 from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
@@ -74,13 +75,6 @@ def create_loan(
     return idem.run(body, 201, produce)
 
 
-@router.post(
-    "/batch",
-    response_model=BatchResult,
-    responses=_WRITE,
-    tags=["bank"],
-    summary="Submit up to 5,000 contracts and events at once; all or nothing",
-)
 def submit_batch(
     body: BatchCreate, session: DbSession, settings: SettingsDep, caller: BankCaller, idem: IdempotencyDep
 ) -> Response:
@@ -91,6 +85,19 @@ def submit_batch(
         return BatchResult(contracts=contracts, events=events, loan_ids=loan_ids)
 
     return idem.run(body, 200, produce)
+
+
+# a body of thousands of items is validated from its raw bytes (see core.body)
+router.add_api_route(
+    "/batch",
+    submit_batch,
+    methods=["POST"],
+    response_model=BatchResult,
+    responses=_WRITE,
+    tags=["bank"],
+    summary="Submit up to 5,000 contracts and events at once; all or nothing",
+    route_class_override=validated_json_route(BatchCreate),
+)
 
 
 def _post_event(

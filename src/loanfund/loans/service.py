@@ -60,7 +60,7 @@ class Lookups:
     max_lines: dict[date, int] = field(default_factory=dict)
     closed: dict[int, date | None] = field(default_factory=dict)
     locked: set[int] = field(default_factory=set)
-    touched_banks: set[int] = field(default_factory=set)
+    touched_banks: set[int] = field(default_factory=set)  # whose NPL ratio may have moved
     _gate: CoverageGate | None = None
     _today: date | None = None
     _rules: rates.RuleTables | None = None
