@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loanfund.applications import service as application_service
@@ -20,6 +21,10 @@ from loanfund.enterprises import service as enterprise_service
 from loanfund.enterprises.credit_code import with_check_character
 from loanfund.enterprises.models import Enterprise
 from loanfund.enterprises.schemas import EnterpriseCreate
+from loanfund.loans.models import Loan
+from loanfund.loans.service import stored_events
+from loanfund.loans.state import replay
+from loanfund.portfolio import service as portfolio
 from loanfund.staff import service as staff_service
 from loanfund.staff.models import Role
 
@@ -167,3 +172,17 @@ def contribute(session: Session, yuan: int, *, source: str = "district", day: st
         budget_doc_no=f"DOC-{next(_seq)}",
     )
     session.commit()
+
+
+def assert_loans_replay_and_aggregates_rebuild(session: Session, settings: Settings) -> None:
+    """Every loan equals the replay of its stored events, and the maintained portfolio aggregates equal
+    a rebuild from the loans (the rebuild is rolled back)."""
+    session.expire_all()
+    for loan in session.scalars(select(Loan)):
+        assert loan.snapshot == replay(loan.contract, stored_events(session, loan.id), settings.npl_days)
+    maintained = portfolio.snapshot_tables(session)
+    nested = session.begin_nested()
+    portfolio.rebuild(session, settings.npl_days)
+    rebuilt = portfolio.snapshot_tables(session)
+    nested.rollback()
+    assert maintained == rebuilt

@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from loanfund.audit.models import AuditRecord
 from loanfund.core.config import Settings
 from loanfund.loans.models import Loan, LoanEvent
-from loanfund.loans.service import stored_events
-from loanfund.loans.state import replay
-from loanfund.portfolio import service as portfolio
-from tests.factories import Caller, contract_payload, make_enterprise
+from tests.factories import (
+    Caller,
+    assert_loans_replay_and_aggregates_rebuild,
+    contract_payload,
+    make_enterprise,
+)
 
 pytestmark = pytest.mark.usefixtures("funded")
 URL = "/api/v1/loans/batch"
@@ -25,18 +27,6 @@ URL = "/api/v1/loans/batch"
 
 def _event(kind: str, ref: str, n: int, day: str, **fields: Any) -> dict[str, Any]:
     return {"type": kind, "bank_loan_ref": ref, "bank_event_ref": f"{ref}-{n}", "date": day, **fields}
-
-
-def _check(session: Session, settings: Settings, bank_id: int) -> None:
-    session.expire_all()
-    for loan in session.scalars(select(Loan).where(Loan.bank_id == bank_id)):
-        assert loan.snapshot == replay(loan.contract, stored_events(session, loan.id), settings.npl_days)
-    maintained = portfolio.snapshot_tables(session)
-    nested = session.begin_nested()
-    portfolio.rebuild(session, settings.npl_days)
-    rebuilt = portfolio.snapshot_tables(session)
-    nested.rollback()
-    assert maintained == rebuilt
 
 
 def test_batches_keep_rows_audit_and_aggregates(
@@ -59,7 +49,7 @@ def test_batches_keep_rows_audit_and_aggregates(
     first.append(_event("repayment", "W-1", 3, "2022-03-01", principal="20000", interest="300"))
     r = client.post(URL, json={"items": first}, headers=bank_a.headers)
     assert r.status_code == 200, r.text
-    _check(session, settings, bank_a.id)
+    assert_loans_replay_and_aggregates_rebuild(session, settings)
 
     second = [
         _event("delinquency", "W-2", 4, "2022-05-01", days_past_due=30),
@@ -73,7 +63,7 @@ def test_batches_keep_rows_audit_and_aggregates(
     r = client.post(URL, json={"items": second}, headers={**bank_a.headers, "Idempotency-Key": "w-2"})
     assert r.status_code == 200, r.text
     assert r.json()["events"] == 6
-    _check(session, settings, bank_a.id)
+    assert_loans_replay_and_aggregates_rebuild(session, settings)
     states = {
         loan.bank_loan_ref: loan.state.value
         for loan in session.scalars(select(Loan).where(Loan.bank_id == bank_a.id))

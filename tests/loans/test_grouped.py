@@ -21,12 +21,15 @@ from loanfund.audit.service import Actor
 from loanfund.core.config import Settings
 from loanfund.core.idempotency import IdempotencyRecord, request_fingerprint
 from loanfund.loans import grouped
-from loanfund.loans.models import Loan, LoanEvent
+from loanfund.loans.models import LoanEvent
 from loanfund.loans.schemas import DelinquencyCreate, RepaymentCreate
-from loanfund.loans.service import stored_events
-from loanfund.loans.state import Event, EventKind, replay
-from loanfund.portfolio import service as portfolio
-from tests.factories import Caller, contract_payload, make_enterprise
+from loanfund.loans.state import Event, EventKind
+from tests.factories import (
+    Caller,
+    assert_loans_replay_and_aggregates_rebuild,
+    contract_payload,
+    make_enterprise,
+)
 
 pytestmark = pytest.mark.usefixtures("funded")
 
@@ -79,18 +82,6 @@ def _repayment(
         key,
         request_fingerprint("POST", path, body) if key else None,
     )
-
-
-def _check_against_replay_and_rebuild(session: Session, settings: Settings) -> None:
-    session.expire_all()
-    for loan in session.scalars(select(Loan)):
-        assert loan.snapshot == replay(loan.contract, stored_events(session, loan.id), settings.npl_days)
-    maintained = portfolio.snapshot_tables(session)
-    nested = session.begin_nested()
-    portfolio.rebuild(session, settings.npl_days)
-    rebuilt = portfolio.snapshot_tables(session)
-    nested.rollback()
-    assert maintained == rebuilt
 
 
 def test_a_group_writes_each_request_as_its_own(
@@ -175,7 +166,7 @@ def test_a_group_writes_each_request_as_its_own(
         assert record.after is not None
         assert record.after["event_id"] == bodies[i]["event"]["id"]
     assert not {items[i].request_id for i in range(len(items)) if i not in accepted} & set(audit)
-    _check_against_replay_and_rebuild(session, settings)
+    assert_loans_replay_and_aggregates_rebuild(session, settings)
 
     # a retry of a grouped request replays its answer byte for byte
     retry = client.post(
@@ -213,4 +204,4 @@ def test_single_requests_take_the_group_path_and_keep_their_request_id(
     )
     assert (again.status_code, again.json()["error"]["code"]) == (409, "bank_event_ref_taken")
     assert group.items == before + 1
-    _check_against_replay_and_rebuild(session, settings)
+    assert_loans_replay_and_aggregates_rebuild(session, settings)

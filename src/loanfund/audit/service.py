@@ -32,28 +32,8 @@ SYSTEM = Actor(kind="system", id=None, name="system")
 _PLAIN = (str, int, bool, float, type(None))
 
 
-def _jsonable(value: Any) -> Any:
-    if type(value) in _PLAIN:  # exact types: an enum that is also a str is converted below
-        return value
-    if isinstance(value, Enum):
-        return value._value_
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict | Mapping):
-        # plain values inline: an audit record is mostly ints and strings
-        return {
-            (k if type(k) is str else str(k)): (v if type(v) in _PLAIN else _jsonable(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _json_default(value: Any) -> Any:
-    """What `json.dumps` does not write by itself, as `_jsonable` converts it."""
+    """What `json.dumps` does not write by itself: enums as their values, amounts and dates as text."""
     if isinstance(value, Enum):
         return value._value_
     if isinstance(value, Decimal):
@@ -63,6 +43,24 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _jsonable(value: Any) -> Any:
+    """`value` with what JSON cannot hold converted as `_json_default` does (anything else unchanged)."""
+    if type(value) in _PLAIN:  # exact types: an enum that is also a str is converted below
+        return value
+    if isinstance(value, dict | Mapping):
+        # plain values inline: an audit record is mostly ints and strings
+        return {
+            (k if type(k) is str else str(k)): (v if type(v) in _PLAIN else _jsonable(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    try:
+        return _json_default(value)
+    except TypeError:
+        return value
 
 
 # `json.dumps(_jsonable(value))` in one pass: plain values, str enums and lists are written by the
