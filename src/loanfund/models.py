@@ -15,6 +15,7 @@ from loanfund.portfolio.models import (
     FirstBorrowing,
     PortfolioDaily,
     PortfolioMonthly,
+    PortfolioTotal,
     YearCounter,
 )
 from loanfund.rates.models import CreditLine, LprRate
@@ -45,6 +46,7 @@ __all__ = [
     "LprRate",
     "PortfolioDaily",
     "PortfolioMonthly",
+    "PortfolioTotal",
     "Recovery",
     "Staff",
     "StatusReport",

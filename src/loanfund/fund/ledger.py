@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -399,6 +399,29 @@ def account_states(
         ).all()
     totals = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
     return [AccountState(a, *totals.get(a.id, (0, 0))) for a in accounts]
+
+
+def account_states_on(session: Session, days: Sequence[date]) -> list[list[AccountState]]:
+    """`account_states(as_of=day)` for each of `days`, in one pass over the entries."""
+    accounts = list(session.scalars(select(LedgerAccount).order_by(LedgerAccount.id)))
+    sums = []
+    for day in days:
+        upto = LedgerEntry.value_date <= day
+        for side in (Side.debit, Side.credit):
+            sums.append(
+                func.sum(case((and_(upto, LedgerEntry.side == side), LedgerEntry.amount_fen), else_=0))
+            )
+    stmt = (
+        select(LedgerEntry.account_id, *sums)
+        .where(LedgerEntry.value_date <= max(days))
+        .group_by(LedgerEntry.account_id)
+    )
+    totals = {r[0]: [int(v or 0) for v in r[1:]] for r in session.execute(stmt)}
+    zero = [0] * (2 * len(days))
+    return [
+        [AccountState(a, totals.get(a.id, zero)[2 * i], totals.get(a.id, zero)[2 * i + 1]) for a in accounts]
+        for i in range(len(days))
+    ]
 
 
 def _entry_totals() -> Select[int, int, int]:

@@ -26,6 +26,8 @@ Only events that the rules accepted are in the table, so the replay never meets 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     ColumnElement,
     Date,
@@ -52,6 +54,7 @@ from loanfund.portfolio.models import (
     FirstBorrowing,
     PortfolioDaily,
     PortfolioMonthly,
+    PortfolioTotal,
     YearCounter,
 )
 from loanfund.portfolio.service import FIGURES, clear_all
@@ -193,6 +196,17 @@ def _fund_deltas() -> tuple[Select[tuple[object, ...]], Select[tuple[object, ...
     return compensated, written_off
 
 
+def totals_query() -> Select[Any]:
+    """`portfolio_totals` computed from `portfolio_daily` (the rows with any figure not zero)."""
+    daily = _table(PortfolioDaily)
+    sums = [func.sum(daily.c[f]).label(f) for f in FIGURES]
+    return (
+        select(daily.c.bank_id, *sums)
+        .group_by(daily.c.bank_id)
+        .having(or_(*(func.sum(daily.c[f]) != 0 for f in FIGURES)))
+    )
+
+
 def rebuild_in_sql(session: Session, npl_days: int) -> None:
     """Empty every aggregate and recompute it from the loans and events; only flushes."""
     session.flush()
@@ -210,6 +224,7 @@ def rebuild_in_sql(session: Session, npl_days: int) -> None:
         .having(nonzero)
     )
     session.execute(insert(_table(PortfolioDaily)).from_select(["bank_id", "day", *FIGURES], daily))
+    session.execute(insert(_table(PortfolioTotal)).from_select(["bank_id", *FIGURES], totals_query()))
 
     month = _month_start(session, d.day).label("month")
     monthly = (

@@ -4,14 +4,16 @@ Reports and exposure read these small tables instead of the loans: their size gr
 (or banks × industries × grades × months), not with the number of loans.
 
 Stocks (outstanding principal by category) are kept as *deltas* on the day / month the change happened,
-so the stock at any date is the sum of the deltas up to it.
+so the stock at any date is the sum of the deltas up to it. `portfolio_totals` holds every bank's deltas
+summed: the figures now in one row per bank, and a stock at an earlier date is that less the deltas
+dated after it — so reading the present, or a recent date, touches few rows however long the history.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ForeignKey, PrimaryKeyConstraint, String
+from sqlalchemy import ForeignKey, Index, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loanfund.core.db import Base
@@ -32,10 +34,21 @@ class _Figures:
 
 class PortfolioDaily(_Figures, Base):
     __tablename__ = "portfolio_daily"
-    __table_args__ = (PrimaryKeyConstraint("bank_id", "day", name="pk_portfolio_daily"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("bank_id", "day", name="pk_portfolio_daily"),
+        Index("ix_portfolio_daily_day", "day"),
+    )
 
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
     day: Mapped[date]
+
+
+class PortfolioTotal(_Figures, Base):
+    """Every `portfolio_daily` row of a bank summed (kept in the same transactions)."""
+
+    __tablename__ = "portfolio_totals"
+
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), primary_key=True)
 
 
 class PortfolioMonthly(_Figures, Base):

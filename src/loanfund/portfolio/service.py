@@ -22,6 +22,7 @@ from loanfund.portfolio.models import (
     FirstBorrowing,
     PortfolioDaily,
     PortfolioMonthly,
+    PortfolioTotal,
     YearCounter,
 )
 
@@ -150,6 +151,15 @@ class Changes:
             ("bank_id", "industry", "grade", "month"),
             [(k, f) for k, f in sorted(self.monthly.items()) if any(f.values())],
         )
+        totals: dict[int, dict[str, int]] = {}
+        for (bank_id, _), figures in self.daily.items():
+            _add(totals.setdefault(bank_id, {}), figures)
+        _upsert_many(
+            session,
+            _table(PortfolioTotal),
+            ("bank_id",),
+            [((b,), f) for b, f in sorted(totals.items()) if any(f.values())],
+        )
         if self.borrowings:
             _write_borrowings(session, self.borrowings)
         self.daily, self.monthly, self.borrowings = {}, {}, set()
@@ -272,30 +282,44 @@ class Stocks:
 def stocks_by_bank(
     session: Session, as_of: date | None = None, bank_id: int | None = None
 ) -> dict[int, Stocks]:
-    """Outstanding principal by category and bank at the end of `as_of` (default: now)."""
-    stmt = select(
-        PortfolioDaily.bank_id,
-        func.coalesce(func.sum(PortfolioDaily.d_covered_fen), 0),
-        func.coalesce(func.sum(PortfolioDaily.d_overdue_fen), 0),
-        func.coalesce(func.sum(PortfolioDaily.d_npl_fen), 0),
-        func.coalesce(func.sum(PortfolioDaily.d_compensated_fen), 0),
-    ).group_by(PortfolioDaily.bank_id)
-    if as_of is not None:
-        stmt = stmt.where(PortfolioDaily.day <= as_of)
+    """Outstanding principal by category and bank at the end of `as_of` (default: now): the running
+    totals, less the deltas dated after `as_of`."""
+    stocks = (
+        PortfolioTotal.d_covered_fen,
+        PortfolioTotal.d_overdue_fen,
+        PortfolioTotal.d_npl_fen,
+        PortfolioTotal.d_compensated_fen,
+    )
+    stmt = select(PortfolioTotal.bank_id, *stocks)
     if bank_id is not None:
-        stmt = stmt.where(PortfolioDaily.bank_id == bank_id)
-    return {
-        row[0]: Stocks(int(row[1]), int(row[2]), int(row[3]), int(row[4])) for row in session.execute(stmt)
-    }
+        stmt = stmt.where(PortfolioTotal.bank_id == bank_id)
+    figures = {row[0]: [int(v) for v in row[1:]] for row in session.execute(stmt)}
+    if as_of is not None:
+        later = select(
+            PortfolioDaily.bank_id, *(func.sum(getattr(PortfolioDaily, c.key)) for c in stocks)
+        ).where(PortfolioDaily.day > as_of)
+        if bank_id is not None:
+            later = later.where(PortfolioDaily.bank_id == bank_id)
+        for row in session.execute(later.group_by(PortfolioDaily.bank_id)):
+            now = figures.setdefault(row[0], [0, 0, 0, 0])
+            figures[row[0]] = [a - int(b or 0) for a, b in zip(now, row[1:], strict=True)]
+    return {b: Stocks(*f) for b, f in figures.items()}
 
 
 def covered_total(session: Session) -> int:
-    return int(session.scalar(select(func.coalesce(func.sum(PortfolioDaily.d_covered_fen), 0))) or 0)
+    return int(session.scalar(select(func.coalesce(func.sum(PortfolioTotal.d_covered_fen), 0))) or 0)
 
 
 def clear_all(session: Session) -> None:
     """Empty every aggregate (before a rebuild)."""
-    for model in (PortfolioDaily, PortfolioMonthly, BorrowerYear, FirstBorrowing, YearCounter):
+    for model in (
+        PortfolioDaily,
+        PortfolioMonthly,
+        PortfolioTotal,
+        BorrowerYear,
+        FirstBorrowing,
+        YearCounter,
+    ):
         session.execute(model.__table__.delete())  # type: ignore[attr-defined]
 
 
@@ -349,6 +373,7 @@ def snapshot_tables(session: Session) -> dict[str, set[tuple[Any, ...]]]:
     for model, keys in (
         (PortfolioDaily, ("bank_id", "day")),
         (PortfolioMonthly, ("bank_id", "industry", "grade", "month")),
+        (PortfolioTotal, ("bank_id",)),
     ):
         rows = set()
         for r in session.scalars(select(model)):

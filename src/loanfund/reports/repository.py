@@ -1,7 +1,8 @@
 """Queries behind the oversight reports.
 
-Summary and breakdowns read only the portfolio aggregates (`portfolio_daily`, `portfolio_monthly`,
-`year_counters`) and the fund ledger: their cost grows with banks × days, never with the number of loans.
+Summary and breakdowns read only the portfolio aggregates (`portfolio_totals`, `portfolio_daily`,
+`portfolio_monthly`, `year_counters`) and the fund ledger: their cost grows with banks × days (or months)
+of the period, never with the number of loans.
 Registers (aging detail, discrepancies) are indexed reads that can stream (`yield_per`).
 
 Every function takes `bank_id`: None for the whole programme, a bank's id to restrict to its loans. The
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import date
+from functools import cache
 from typing import Any, TypeAlias
 
-from sqlalchemy import ColumnElement, Row, Select, case, func, select
+from sqlalchemy import ColumnElement, Date, Row, Select, bindparam, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from loanfund.applications.models import Application
@@ -23,7 +25,7 @@ from loanfund.claims.models import Claim, ClaimState, Recovery, RecoveryKind
 from loanfund.enterprises.models import Enterprise
 from loanfund.loans.models import Loan
 from loanfund.loans.state import LoanState
-from loanfund.portfolio.models import PortfolioDaily, PortfolioMonthly, YearCounter
+from loanfund.portfolio.models import PortfolioDaily, PortfolioMonthly, PortfolioTotal, YearCounter
 from loanfund.status_reports.models import Discrepancy
 
 STREAM_BATCH = 1000
@@ -84,6 +86,77 @@ def portfolio_figures(
     if bank_id is not None:
         stmt = stmt.where(model.bank_id == bank_id)
     return list(session.execute(stmt))
+
+
+def bank_figures(session: Session, *, start: date, end: date, bank_id: int | None) -> list[Row[Any]]:
+    """`portfolio_figures` of `portfolio_daily` by bank, read from the running totals: the flows from the
+    days of [start, end], the cumulative figures and the stocks as the totals less the days after `end`.
+    Only the rows from `start` on are read, so the cost follows the period, not the programme's age."""
+    params: dict[str, Any] = {"start": start, "end": end}
+    if bank_id is not None:
+        params["bank_id"] = bank_id
+    return list(session.execute(_bank_figures_query(bank_id is not None), params))
+
+
+@cache
+def _bank_figures_query(one_bank: bool) -> AnySelect:
+    """Built once (it runs for every summary): `start`, `end` and `bank_id` are parameters."""
+    d, t = PortfolioDaily, PortfolioTotal
+    start, end = bindparam("start", type_=Date()), bindparam("end", type_=Date())
+    period = (
+        select(
+            d.bank_id,
+            _sum(d.loans_started).label("loans_started"),
+            _sum(d.disbursed_fen).label("disbursed"),
+            _sum(d.principal_repaid_fen).label("principal_repaid"),
+            _sum(d.interest_repaid_fen).label("interest_repaid"),
+        )
+        .where(d.day >= start, d.day <= end)
+        .group_by(d.bank_id)
+        .subquery("period")
+    )
+    after = (
+        select(
+            d.bank_id,
+            _sum(d.loans_started).label("loans_started"),
+            _sum(d.disbursed_fen).label("disbursed"),
+            _sum(d.d_covered_fen).label("covered"),
+            _sum(d.d_overdue_fen).label("overdue"),
+            _sum(d.d_npl_fen).label("npl"),
+            _sum(d.d_compensated_fen).label("compensated"),
+        )
+        .where(d.day > end)
+        .group_by(d.bank_id)
+        .subquery("after")
+    )
+
+    def flow(name: str) -> ColumnElement[Any]:
+        return func.coalesce(period.c[name], 0).label(name)
+
+    def at_end(total: InstrumentedAttribute[int], name: str, label: str) -> ColumnElement[Any]:
+        return (total - func.coalesce(after.c[name], 0)).label(label)
+
+    stmt = (
+        select(
+            t.bank_id,
+            flow("loans_started"),
+            flow("disbursed"),
+            flow("principal_repaid"),
+            flow("interest_repaid"),
+            at_end(t.loans_started, "loans_started", "cumulative_loans"),
+            at_end(t.disbursed_fen, "disbursed", "cumulative_disbursed"),
+            at_end(t.d_covered_fen, "covered", "covered"),
+            at_end(t.d_overdue_fen, "overdue", "overdue"),
+            at_end(t.d_npl_fen, "npl", "npl"),
+            at_end(t.d_compensated_fen, "compensated", "compensated"),
+        )
+        .outerjoin(period, period.c.bank_id == t.bank_id)
+        .outerjoin(after, after.c.bank_id == t.bank_id)
+        .order_by(t.bank_id)
+    )
+    if one_bank:
+        stmt = stmt.where(t.bank_id == bindparam("bank_id"))
+    return stmt
 
 
 def monthly_series(session: Session, *, end: date, bank_id: int | None) -> list[Row[Any]]:

@@ -44,7 +44,7 @@ from loanfund.core.money import share_of
 from loanfund.fund import chart, exposure, ledger
 from loanfund.fund.models import ContributionSource
 from loanfund.portfolio import service as portfolio
-from loanfund.portfolio.models import PortfolioDaily, PortfolioMonthly
+from loanfund.portfolio.models import PortfolioMonthly
 from loanfund.reports import repository
 
 JSON_MAX_ROWS = 50_000  # a register longer than this is a download (CSV streams any length)
@@ -235,15 +235,19 @@ def _for(by_bank: Mapping[int, int], bank_id: int | None) -> int:
     return sum(by_bank.values()) if bank_id is None else by_bank.get(bank_id, 0)
 
 
-def ledger_at(session: Session, as_of: date) -> LedgerFigures:
-    """Balances of the fund's accounts from the entries with value dates up to `as_of`."""
+def ledger_at(session: Session, *days: date) -> list[LedgerFigures]:
+    """Balances of the fund's accounts from the entries with value dates up to each of `days`."""
+    return [_figures(states) for states in ledger.account_states_on(session, days)]
+
+
+def _figures(states: list[ledger.AccountState]) -> LedgerFigures:
     by_code: dict[str, int] = {}
     per_bank: dict[str, dict[int, int]] = {
         chart.COMP_PAID: {},
         chart.RECOVERY_INCOME: {},
         chart.RECOVERY_RECEIVABLE: {},
     }
-    for state in ledger.account_states(session, as_of=as_of):
+    for state in states:
         account = state.account
         by_code[account.code] = state.balance_fen
         if account.category in per_bank and account.bank_id is not None:
@@ -323,9 +327,7 @@ def _bank_lines(
     session: Session, year: int, scope: Scope, before: LedgerFigures, after: LedgerFigures
 ) -> list[BankLine]:
     start, end = year_bounds(year)
-    rows = repository.portfolio_figures(
-        session, PortfolioDaily, [PortfolioDaily.bank_id], start=start, end=end, bank_id=scope.bank_id
-    )
+    rows = repository.bank_figures(session, start=start, end=end, bank_id=scope.bank_id)
     figures = {int(r.bank_id): Figures.of(r) for r in rows}
     paid = {
         b: after.comp_paid_fen(b) - before.comp_paid_fen(b)
@@ -340,7 +342,7 @@ def _bank_lines(
 
 def by_bank(session: Session, scope: Scope, year: int) -> ByBank:
     _, end = year_bounds(year)
-    before, after = ledger_at(session, date(year - 1, 12, 31)), ledger_at(session, end)
+    before, after = ledger_at(session, date(year - 1, 12, 31), end)
     return ByBank(year, scope, now(), _bank_lines(session, year, scope, before, after))
 
 
@@ -409,7 +411,7 @@ class Summary:
 
 def summary(session: Session, scope: Scope, year: int) -> Summary:
     _, end = year_bounds(year)
-    before, after = ledger_at(session, date(year - 1, 12, 31)), ledger_at(session, end)
+    before, after = ledger_at(session, date(year - 1, 12, 31), end)
     lines = _bank_lines(session, year, scope, before, after)
     served, first_time, ever = repository.year_counts(session, year=year, bank_id=scope.bank_id)
     return Summary(
