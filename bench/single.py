@@ -8,7 +8,8 @@ plus `POST /bench/bare` (`bench/serve.py`: one INSERT, no authentication, valida
 audit). Six partner banks with 300 disbursed loans each; 32 clients, spread over the banks, each on its
 own keep-alive connection, post `POST /api/v1/loans/{id}/repayments` (interest, dated today, each with
 its own `Idempotency-Key`) to their bank's loans as fast as answers come back. Every repayment is checked,
-locked, applied, audited, added to the portfolio aggregates and stored for replay, in one transaction.
+locked, applied, audited, added to the portfolio aggregates and stored for replay, in one transaction —
+shared with the other repayments in flight (group commit, docs/adr/0010-group-commit.md).
 
 The bare endpoint is measured before and after the repayments and averaged (the machine's load drifts).
 The clients are a few lines of asyncio on raw HTTP/1.1, so that the client's own cost stays small next to
