@@ -185,12 +185,8 @@ class Idempotency:
         return Response(content=body_text, status_code=status, media_type="application/json")
 
     def _lock(self) -> None:
-        if self.session.get_bind().dialect.name != "postgresql":
-            return
-        got = self.session.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _lock_key(self.bank_id, str(self.key))}
-        )
-        if not got:
+        assert self.key is not None
+        if not try_lock_many(self.session, [(self.bank_id, self.key)])[0]:
             raise Conflict(
                 "A request with this Idempotency-Key is still being processed; retry shortly",
                 code="idempotency_request_in_progress",

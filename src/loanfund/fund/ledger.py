@@ -371,6 +371,17 @@ class AccountState:
         return normal_balance(self.account, self.debits_fen, self.credits_fen)
 
 
+def _accounts(
+    session: Session, codes: Iterable[str] | None, categories: Iterable[str] | None
+) -> list[LedgerAccount]:
+    stmt = select(LedgerAccount).order_by(LedgerAccount.id)
+    if codes is not None:
+        stmt = stmt.where(LedgerAccount.code.in_(list(codes)))
+    if categories is not None:
+        stmt = stmt.where(LedgerAccount.category.in_(list(categories)))
+    return list(session.scalars(stmt))
+
+
 def account_states(
     session: Session,
     *,
@@ -380,30 +391,27 @@ def account_states(
 ) -> list[AccountState]:
     """Debit and credit totals per account: from the running totals (now), or from the entries whose
     value date is on or before `as_of`."""
-    acc_stmt = select(LedgerAccount).order_by(LedgerAccount.id)
-    if codes is not None:
-        acc_stmt = acc_stmt.where(LedgerAccount.code.in_(list(codes)))
-    if categories is not None:
-        acc_stmt = acc_stmt.where(LedgerAccount.category.in_(list(categories)))
-    accounts = list(session.scalars(acc_stmt))
-    ids = [a.id for a in accounts]
-    if as_of is None:
-        rows = session.execute(
-            select(AccountBalance.account_id, AccountBalance.debits_fen, AccountBalance.credits_fen).where(
-                AccountBalance.account_id.in_(ids)
-            )
-        ).all()
-    else:
-        rows = session.execute(
-            _entry_totals().where(LedgerEntry.account_id.in_(ids), LedgerEntry.value_date <= as_of)
-        ).all()
+    if as_of is not None:
+        return account_states_on(session, [as_of], codes=codes, categories=categories)[0]
+    accounts = _accounts(session, codes, categories)
+    rows = session.execute(
+        select(AccountBalance.account_id, AccountBalance.debits_fen, AccountBalance.credits_fen).where(
+            AccountBalance.account_id.in_([a.id for a in accounts])
+        )
+    ).all()
     totals = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
     return [AccountState(a, *totals.get(a.id, (0, 0))) for a in accounts]
 
 
-def account_states_on(session: Session, days: Sequence[date]) -> list[list[AccountState]]:
+def account_states_on(
+    session: Session,
+    days: Sequence[date],
+    *,
+    codes: Iterable[str] | None = None,
+    categories: Iterable[str] | None = None,
+) -> list[list[AccountState]]:
     """`account_states(as_of=day)` for each of `days`, in one pass over the entries."""
-    accounts = list(session.scalars(select(LedgerAccount).order_by(LedgerAccount.id)))
+    accounts = _accounts(session, codes, categories)
     sums = []
     for day in days:
         upto = LedgerEntry.value_date <= day
@@ -413,7 +421,7 @@ def account_states_on(session: Session, days: Sequence[date]) -> list[list[Accou
             )
     stmt = (
         select(LedgerEntry.account_id, *sums)
-        .where(LedgerEntry.value_date <= max(days))
+        .where(LedgerEntry.account_id.in_([a.id for a in accounts]), LedgerEntry.value_date <= max(days))
         .group_by(LedgerEntry.account_id)
     )
     totals = {r[0]: [int(v or 0) for v in r[1:]] for r in session.execute(stmt)}

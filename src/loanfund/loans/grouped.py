@@ -19,11 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, Table, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from loanfund.audit.service import Actor, Attributed, Entry, record_each
@@ -69,7 +67,6 @@ class SingleEvent:
 class _Stored:
     draft: LoanDraft
     credit_code: str
-    application_id: int | None
     created_at: datetime
 
 
@@ -123,7 +120,7 @@ def post_many(settings: Settings, session: Session, items: Sequence[SingleEvent]
         shown = LoanRead.of_fields(
             draft,
             loan.credit_code,
-            application_id=loan.application_id,
+            application_id=draft.application_id,
             created_at=loan.created_at,
             updated_at=now,
         )
@@ -155,34 +152,24 @@ def _eligible(session: Session, items: Sequence[SingleEvent]) -> set[int]:
     return eligible
 
 
-@cache
-def _loans_query(postgresql: bool) -> Select[Any]:
-    """The loans with the given ids (`ids`) as drafts, their credit codes and creation times, locked in
-    id order (as `loans.batch` does). Built once: it runs for every group."""
+def _locked_loans(session: Session, loan_ids: set[int]) -> dict[int, _Stored]:
+    """The loans as drafts with what a response shows, locked in id order (as `loans.batch` does)."""
+    if not loan_ids:
+        return {}
     ents: Table = Enterprise.__table__  # type: ignore[assignment]
-    if postgresql:
-        ids = _LOANS.c.id == any_(bindparam("ids", type_=ARRAY(_LOANS.c.id.type)))
-    else:
-        ids = _LOANS.c.id.in_(bindparam("ids", expanding=True))
-    return (
+    stmt = (
         select(*(_LOANS.c[c] for c in DRAFT_COLUMNS), ents.c.credit_code, _LOANS.c.created_at)
         .join(ents, ents.c.id == _LOANS.c.enterprise_id)
-        .where(ids)
+        .where(bulk.one_of(session, _LOANS.c.id, sorted(loan_ids)))
         .order_by(_LOANS.c.id)
         .with_for_update(of=_LOANS)
     )
-
-
-def _locked_loans(session: Session, loan_ids: set[int]) -> dict[int, _Stored]:
-    if not loan_ids:
-        return {}
-    stmt = _loans_query(bulk.is_postgresql(session))
     n = len(DRAFT_COLUMNS)
     out: dict[int, _Stored] = {}
-    for row in session.execute(stmt, {"ids": sorted(loan_ids)}):
+    for row in session.execute(stmt).all():
         draft = LoanDraft(*row[:n])
         assert draft.id is not None
-        out[draft.id] = _Stored(draft, row[n], draft.application_id, row[n + 1])
+        out[draft.id] = _Stored(draft, row[n], row[n + 1])
     return out
 
 

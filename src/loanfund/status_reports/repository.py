@@ -11,7 +11,7 @@ from loanfund.status_reports.models import StatusReport
 
 def closed_through(session: Session, bank_id: int) -> date | None:
     """The last month-end the bank has reported: its events on or before it are final."""
-    return session.scalar(select(func.max(StatusReport.month_end)).where(StatusReport.bank_id == bank_id))
+    return closed_through_many(session, [bank_id])[bank_id]
 
 
 def closed_through_many(session: Session, bank_ids: Collection[int]) -> dict[int, date | None]:
