@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from loanfund.audit.models import AuditRecord
 from loanfund.core.config import Settings
+from loanfund.loans import batch
 from loanfund.loans.models import Loan, LoanEvent
 from tests.factories import (
     Caller,
@@ -29,8 +30,17 @@ def _event(kind: str, ref: str, n: int, day: str, **fields: Any) -> dict[str, An
     return {"type": kind, "bank_loan_ref": ref, "bank_event_ref": f"{ref}-{n}", "date": day, **fields}
 
 
+@pytest.fixture(params=[250, 2], ids=["one-part", "parts-of-2"])
+def part(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Items per part handed to the writer: the whole batch at once, or two at a time (so that an event
+    meets its loan written by an earlier part, and a backdated event's replay meets events of this
+    batch already written)."""
+    monkeypatch.setattr(batch, "_PART", request.param)
+    return int(request.param)
+
+
 def test_batches_keep_rows_audit_and_aggregates(
-    client: TestClient, bank_a: Caller, session: Session, settings: Settings
+    client: TestClient, bank_a: Caller, session: Session, settings: Settings, part: int
 ) -> None:
     ents = [make_enterprise(session, industry=ind).credit_code for ind in ("C", "I", "M")]
     first: list[dict[str, Any]] = []
@@ -97,3 +107,31 @@ def test_duplicates_within_a_batch_name_the_first_item(
     assert details[2]["details"] == {"index": 1}
     assert details[3]["code"] == "bank_loan_ref_taken"
     assert details[3]["details"] == {"index": 0}
+
+
+def test_an_invalid_item_after_written_parts_leaves_nothing(
+    client: TestClient, bank_a: Caller, session: Session, settings: Settings, part: int
+) -> None:
+    code = make_enterprise(session).credit_code
+    items: list[dict[str, Any]] = []
+    for i in range(4):
+        ref = f"P-{i}"
+        items.append({"type": "contract", **contract_payload(code, ref, amount="100000")})
+        items.append(_event("disbursement", ref, 1, "2021-03-02", amount="50000"))
+    items.append(_event("repayment", "P-0", 2, "2021-04-01", principal="90000", interest="0"))  # > owed
+    items.append(_event("disbursement", "P-9", 3, "2021-04-01", amount="1000"))  # no such loan
+
+    def counts() -> tuple[int | None, ...]:
+        tables = (Loan, LoanEvent, AuditRecord)
+        return tuple(session.scalar(select(func.count()).select_from(t)) for t in tables)
+
+    before = counts()
+    r = client.post(URL, json={"items": items}, headers=bank_a.headers)
+    assert r.status_code == 422
+    assert [d["index"] for d in r.json()["error"]["details"]] == [8, 9]
+    assert counts() == before
+    assert_loans_replay_and_aggregates_rebuild(session, settings)
+    r = client.post(URL, json={"items": items[:8]}, headers={**bank_a.headers, "Idempotency-Key": "p-2"})
+    assert r.status_code == 200, r.text
+    assert counts() == (before[0] + 4, before[1] + 4, before[2] + 8)  # type: ignore[operator]
+    assert_loans_replay_and_aggregates_rebuild(session, settings)

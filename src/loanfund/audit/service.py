@@ -14,7 +14,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from loanfund.audit.models import AuditRecord
-from loanfund.core.bulk import insert_rows
+from loanfund.core.bulk import Writer, insert_rows
 from loanfund.core.context import request_id_var
 from loanfund.core.db import utcnow
 
@@ -122,26 +122,27 @@ def _entry_row(e: Entry) -> dict[str, Any]:
     }
 
 
-def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> None:
+def record_many(
+    session: Session, actor: Actor, entries: Sequence[Entry], *, writer: Writer | None = None
+) -> None:
     """Write many audit records in one statement, in order, at one timestamp (what `record` writes,
     without an ORM object per record; `before` and `after` are written to JSON text here, in one pass
-    each)."""
+    each); through `writer` when given."""
     if not entries:
         return
     table: Table = AuditRecord.__table__  # type: ignore[assignment]
-    insert_rows(
-        session,
-        table,
-        [_entry_row(e) for e in entries],
-        as_text=("before", "after"),
-        same={
-            "at": utcnow(),
-            "actor_kind": actor.kind,
-            "actor_id": actor.id,
-            "actor_name": actor.name,
-            "request_id": request_id_var.get(),
-        },
-    )
+    rows = [_entry_row(e) for e in entries]
+    same = {
+        "at": utcnow(),
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "actor_name": actor.name,
+        "request_id": request_id_var.get(),
+    }
+    if writer is not None:
+        writer.insert_rows(table, rows, as_text=("before", "after"), same=same)
+    else:
+        insert_rows(session, table, rows, as_text=("before", "after"), same=same)
 
 
 @dataclass(frozen=True)

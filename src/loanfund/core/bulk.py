@@ -10,6 +10,12 @@ protocol's bulk paths instead:
 * `update_rows`: one `UPDATE … FROM unnest(…)` with a column array per field;
 * `insert_returning` and `upsert_add`: one `INSERT … SELECT … FROM unnest(…) ON CONFLICT …`.
 
+On PostgreSQL the statements go to psycopg directly (with binary array parameters), not through
+SQLAlchemy's `execute`: the driver's errors are raised as SQLAlchemy would raise them.
+
+A `Writer` sends such inserts and updates without waiting for them (pipeline mode), in the session's
+transaction: the database writes one part of a batch while Python works out the next.
+
 Values go through each column's bind processing first (enums to their names, UTC timestamps, JSON), and
 missing columns get their Python-side defaults, exactly as an ORM or Core INSERT would. On other
 databases (SQLite in development and tests) the same calls use plain SQLAlchemy Core statements.
@@ -20,8 +26,12 @@ has not loaded (new rows, or rows the caller read with Core).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from operator import itemgetter
+from types import TracebackType
 from typing import Any
 
 import psycopg
@@ -32,18 +42,17 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     Text,
-    TextClause,
     any_,
     bindparam,
     cast,
+    event,
     insert,
     select,
-    text,
     tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -59,10 +68,11 @@ def _dialect(session: Session) -> Dialect:
 
 
 # Per (table, column, dialect): bind processors and SQL type names. Per statement shape: the SQL text, so
-# that SQLAlchemy's compiled cache and psycopg's prepared statements are reused from call to call.
+# that psycopg's prepared statements are reused from call to call. Per table: its id sequence.
 _PROCESSORS: dict[tuple[str, str, str], Callable[[Any], Any] | None] = {}
 _SQL_TYPES: dict[tuple[str, str, str], str] = {}
-_TEXTS: dict[tuple[Any, ...], TextClause] = {}
+_SQL: dict[tuple[Any, ...], str] = {}
+_SEQUENCES: dict[str, str] = {}
 
 
 def _processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -79,10 +89,54 @@ def _sql_type(table: Table, name: str, dialect: Dialect) -> str:
     return _SQL_TYPES[key]
 
 
-def _text(key: tuple[Any, ...], build: Callable[[], str]) -> TextClause:
-    if key not in _TEXTS:
-        _TEXTS[key] = text(build())
-    return _TEXTS[key]
+def _sql(key: tuple[Any, ...], build: Callable[[], str]) -> str:
+    if key not in _SQL:
+        _SQL[key] = build()
+    return _SQL[key]
+
+
+# --- PostgreSQL: statements through psycopg --------------------------------------------------------------
+
+
+def _driver(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection of the session's transaction (begun if need be), with the session's
+    pending changes flushed first, as `session.execute` would have."""
+    if session.autoflush:
+        session.flush()
+    conn = session.connection().connection.driver_connection
+    assert conn is not None
+    _pause_writer(conn)  # a `Writer` pipelining on it waits for its statements first
+    return conn  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A statement prepared in the caller's thread (SQL rendered, parameters bind-processed), to be
+    run on a psycopg connection: now, or later by a `Writer`. `copy` writes the rows of a COPY."""
+
+    sql: str
+    params: Mapping[str, Any] | Sequence[Any] | None = None
+    fetch: bool = False
+    copy: Callable[[psycopg.Cursor[Any], psycopg.Copy], None] | None = None
+
+    def __call__(self, conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+        try:
+            if self.copy is not None:
+                with conn.cursor() as cur, cur.copy(self.sql) as copy:
+                    self.copy(cur, copy)
+                return []
+            cur = conn.execute(self.sql, self.params)
+            return cur.fetchall() if self.fetch else []
+        except psycopg.Error as exc:
+            # the driver's own error, outside SQLAlchemy: raise it as SQLAlchemy would
+            # (IntegrityError → 409)
+            raise DBAPIError.instance(self.sql, None, exc, psycopg.Error) from exc
+
+
+def _run(
+    session: Session, sql: str, params: Mapping[str, Any] | Sequence[Any], *, fetch: bool = False
+) -> list[tuple[Any, ...]]:
+    return _Job(sql, params, fetch)(_driver(session))
 
 
 def _default(column: Column[Any]) -> Any:
@@ -136,9 +190,16 @@ def _values(rows: Sequence[Row], given: Sequence[str]) -> Callable[[Row], tuple[
 
 
 def _next_ids(session: Session, table: Table, n: int) -> list[int]:
-    seq = session.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
-    ids = session.scalars(text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": seq, "n": n})
-    return sorted(ids)
+    if table.name not in _SEQUENCES:
+        seq = _run(session, "SELECT pg_get_serial_sequence(%s, 'id')", (table.name,), fetch=True)[0][0]
+        _SEQUENCES[table.name] = seq
+    rows = _run(
+        session,
+        "SELECT nextval(%s) FROM generate_series(1, %s)",
+        (_SEQUENCES[table.name], n),
+        fetch=True,
+    )
+    return sorted(r[0] for r in rows)
 
 
 def insert_rows(
@@ -155,7 +216,8 @@ def insert_rows(
     must be an `id` column). Python-side defaults of the columns given nowhere are computed once.
 
     The values of the `as_text` columns are given as the text the database stores (JSON already
-    written, None for NULL): they skip the column's bind processing."""
+    written, None for NULL): they skip the column's bind processing.
+    """
     if not rows:
         return []
     same = dict(same or {})
@@ -169,6 +231,20 @@ def insert_rows(
             return list(session.execute(stmt, full).scalars())
         session.execute(stmt, full)
         return []
+    ids = _next_ids(session, table, len(rows)) if return_ids else []
+    _copy_job(session, table, rows, same, ids, as_text)(_driver(session))
+    return ids
+
+
+def _copy_job(
+    session: Session,
+    table: Table,
+    rows: Sequence[Row],
+    same: Mapping[str, Any],
+    ids: Sequence[int],
+    as_text: Collection[str],
+) -> _Job:
+    """`insert_rows` on PostgreSQL: a COPY of `rows`, with `ids` when given."""
     given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
     dialect = _dialect(session)
     # the values every row shares: bind-processed once
@@ -176,29 +252,58 @@ def insert_rows(
     constants = tuple(_converter(table, dialect, list(shared), skip=as_text)(tuple(shared.values())))
     per_row = [c for c in given if c not in same]
     columns = [*per_row, *shared]
-    ids = _next_ids(session, table, len(rows)) if return_ids else []
-    if return_ids:
+    if ids:
         per_row.insert(0, "id")
         columns.insert(0, "id")
     convert = _converter(table, dialect, per_row, skip=as_text)
     values = _values(rows, [c for c in per_row if c != "id"])
-    conn = session.connection().connection.driver_connection
-    assert conn is not None
     quoted = ", ".join(f'"{c}"' for c in columns)
-    sql = f'COPY "{table.name}" ({quoted}) FROM STDIN'
-    try:
-        with conn.cursor() as cur, cur.copy(sql) as copy:
-            constants = _as_copy_text(cur, constants)
-            if return_ids:
-                for i, row in zip(ids, rows, strict=True):
-                    copy.write_row((*convert((i, *values(row))), *constants))
-            else:
-                for row in rows:
-                    copy.write_row((*convert(values(row)), *constants))
-    except psycopg.Error as exc:
-        # the driver's own error, outside SQLAlchemy: raise it as SQLAlchemy would (IntegrityError → 409)
-        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
-    return ids
+
+    def write(cur: psycopg.Cursor[Any], copy: psycopg.Copy) -> None:
+        shared_text = _as_copy_text(cur, constants)
+        if ids:
+            for i, row in zip(ids, rows, strict=True):
+                copy.write_row((*convert((i, *values(row))), *shared_text))
+        else:
+            for row in rows:
+                copy.write_row((*convert(values(row)), *shared_text))
+
+    return _Job(f'COPY "{table.name}" ({quoted}) FROM STDIN', copy=write)
+
+
+def _insert_job(
+    session: Session,
+    table: Table,
+    rows: Sequence[Row],
+    same: Mapping[str, Any],
+    ids: Sequence[int],
+    as_text: Collection[str],
+) -> _Job:
+    """`insert_rows` as `INSERT … SELECT … FROM unnest(…)` (for a pipeline, which has no COPY): a
+    column array per field, and a plain parameter per value every row shares."""
+    given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
+    dialect = _dialect(session)
+    shared = {**dict(zip(defaulted, defaults, strict=True)), **same}
+    constants = _converter(table, dialect, list(shared), skip=as_text)(tuple(shared.values()))
+    per_row = [c for c in given if c not in same]
+    arrayed = ["id", *per_row] if ids else per_row
+
+    def build() -> str:
+        names = ", ".join(f'"{c}"' for c in [*arrayed, *shared])
+        values = [f'v."{c}"' for c in arrayed] + [
+            f"CAST(%(s{i})s AS {_sql_type(table, c, dialect)})" for i, c in enumerate(shared)
+        ]
+        return (
+            f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(values)} '
+            f"FROM {_unnest(table, dialect, arrayed)}"
+        )
+
+    sql = _sql(("insert", table.name, tuple(arrayed), tuple(shared)), build)
+    if ids:
+        rows = [{"id": i, **row} for i, row in zip(ids, rows, strict=True)]
+    params: dict[str, Any] = _arrays(table, dialect, rows, arrayed, skip=as_text)
+    params.update({f"s{i}": v for i, v in enumerate(constants)})
+    return _Job(sql, params)
 
 
 def _as_copy_text(cur: psycopg.Cursor[Any], values: Sequence[Any]) -> tuple[Any, ...]:
@@ -230,48 +335,67 @@ psycopg.adapters.register_dumper(_Array, ListBinaryDumper)  # for connections ma
 
 
 def _unnest(table: Table, dialect: Dialect, columns: Sequence[str]) -> str:
-    """`unnest(:c0::T0[], :c1::T1[], …) AS v("a", "b", …)`: one array parameter per column."""
+    """`unnest(%(c0)s::T0[], %(c1)s::T1[], …) AS v("a", "b", …)`: one array parameter per column."""
     arrays = ", ".join(
-        f"CAST(:c{i} AS {_sql_type(table, name, dialect)}[])" for i, name in enumerate(columns)
+        f"CAST(%(c{i})s AS {_sql_type(table, name, dialect)}[])" for i, name in enumerate(columns)
     )
     names = ", ".join(f'"{c}"' for c in columns)
     return f"unnest({arrays}) AS v({names})"
 
 
 def _arrays(
-    table: Table, dialect: Dialect, rows: Sequence[Row], columns: Sequence[str]
+    table: Table, dialect: Dialect, rows: Sequence[Row], columns: Sequence[str], skip: Collection[str] = ()
 ) -> dict[str, list[Any]]:
-    """The parameters of `_unnest`: each column's values, bind-processed."""
+    """The parameters of `_unnest`: each column's values, bind-processed (but the `skip` columns)."""
     params: dict[str, list[Any]] = {}
     for i, name in enumerate(columns):
         values = [row[name] for row in rows]
-        proc = _processor(table, name, dialect)
+        proc = None if name in skip else _processor(table, name, dialect)
         params[f"c{i}"] = _Array(values if proc is None else [None if v is None else proc(v) for v in values])
     return params
 
 
-def update_rows(session: Session, table: Table, rows: Sequence[Row], *, key: str = "id") -> None:
-    """Set each row's columns (all rows have the same keys) on the stored row with the same `key`."""
+def update_rows(
+    session: Session, table: Table, rows: Sequence[Row], *, key: str | Sequence[str] = "id"
+) -> None:
+    """Set each row's columns (all rows have the same keys) on the stored row with the same `key`
+    (a column, or several)."""
     if not rows:
         return
-    columns = [c for c in rows[0] if c != key]
+    keys = [key] if isinstance(key, str) else list(key)
+    columns = [c for c in rows[0] if c not in keys]
     if not is_postgresql(session):
         stmt = (
             update(table)
-            .where(table.c[key] == bindparam("_key"))
+            .where(*(table.c[k] == bindparam(f"_k_{k}") for k in keys))
             .values({c: bindparam(f"_v_{c}") for c in columns})
         )
-        session.execute(stmt, [{"_key": r[key], **{f"_v_{c}": r[c] for c in columns}} for r in rows])
+        session.execute(
+            stmt,
+            [{**{f"_k_{k}": r[k] for k in keys}, **{f"_v_{c}": r[c] for c in columns}} for r in rows],
+        )
         return
+    _update_job(session, table, rows, keys, columns)(_driver(session))
+
+
+def _update_job(
+    session: Session, table: Table, rows: Sequence[Row], keys: Sequence[str], columns: Sequence[str]
+) -> _Job:
     dialect = _dialect(session)
 
     def build() -> str:
         sets = ", ".join(f'"{c}" = v."{c}"' for c in columns)
-        source = _unnest(table, dialect, [key, *columns])
-        return f'UPDATE "{table.name}" AS t SET {sets} FROM {source} WHERE t."{key}" = v."{key}"'
+        source = _unnest(table, dialect, [*keys, *columns])
+        on = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
+        # the first key once more as an array, so that the stored rows are found through an index
+        # whatever the planner's statistics make of the table's size
+        first = f"CAST(%(c0)s AS {_sql_type(table, keys[0], dialect)}[])"
+        return (
+            f'UPDATE "{table.name}" AS t SET {sets} FROM {source} WHERE t."{keys[0]}" = ANY({first}) AND {on}'
+        )
 
-    sql = _text(("update", table.name, key, *columns), build)
-    session.execute(sql, _arrays(table, dialect, rows, [key, *columns]))
+    sql = _sql(("update", table.name, tuple(keys), *columns), build)
+    return _Job(sql, _arrays(table, dialect, rows, [*keys, *columns]))
 
 
 def insert_returning(
@@ -300,8 +424,8 @@ def insert_returning(
             f"ON CONFLICT DO NOTHING RETURNING {returned}"
         )
 
-    sql = _text(("insert_returning", table.name, tuple(columns), tuple(returning)), build)
-    return [tuple(r) for r in session.execute(sql, _arrays(table, dialect, rows, columns))]
+    sql = _sql(("insert_returning", table.name, tuple(columns), tuple(returning)), build)
+    return _run(session, sql, _arrays(table, dialect, rows, columns), fetch=True)
 
 
 def upsert_add(
@@ -331,8 +455,8 @@ def upsert_add(
             f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
         )
 
-    sql = _text(("upsert_add", table.name, tuple(keys), tuple(figures)), build)
-    session.execute(sql, _arrays(table, dialect, rows, columns))
+    sql = _sql(("upsert_add", table.name, tuple(keys), tuple(figures)), build)
+    _run(session, sql, _arrays(table, dialect, rows, columns))
 
 
 def one_of(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
@@ -349,9 +473,16 @@ def one_of(session: Session, column: ColumnElement[Any], values: Iterable[Any]) 
 
 
 def select_matching(
-    session: Session, table: Table, keys: Sequence[str], rows: Sequence[Row], columns: Sequence[str]
+    session: Session,
+    table: Table,
+    keys: Sequence[str],
+    rows: Sequence[Row],
+    columns: Sequence[str],
+    *,
+    lock: bool = False,
 ) -> list[tuple[Any, ...]]:
-    """The `columns` of the stored rows whose `keys` equal those of one of `rows` (no lock)."""
+    """The `columns` of the stored rows whose `keys` equal those of one of `rows`; with `lock`, locked
+    for update in key order (on PostgreSQL; SQLite has one writer at a time)."""
     if not rows:
         return []
     cols = [table.c[c] for c in columns]
@@ -367,13 +498,140 @@ def select_matching(
     def build() -> str:
         on = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
         names = ", ".join(f't."{c}"' for c in columns)
-        return f'SELECT {names} FROM "{table.name}" AS t JOIN {_unnest(table, dialect, keys)} ON {on}'
+        sql = f'SELECT {names} FROM "{table.name}" AS t JOIN {_unnest(table, dialect, keys)} ON {on}'
+        if lock:
+            order = ", ".join(f't."{k}"' for k in keys)
+            sql += f" ORDER BY {order} FOR UPDATE OF t"
+        return sql
 
-    sql = _text(("select_matching", table.name, tuple(keys), tuple(columns)), build)
-    return [tuple(r) for r in session.execute(sql, _arrays(table, dialect, rows, keys))]
+    sql = _sql(("select_matching", table.name, tuple(keys), tuple(columns), lock), build)
+    return _run(session, sql, _arrays(table, dialect, rows, keys), fetch=True)
+
+
+# --- writing while the caller goes on -------------------------------------------------------------------
+
+
+class Writer:
+    """Inserts and updates sent to PostgreSQL without waiting for them (psycopg's pipeline mode), in the
+    session's transaction: the database writes one part of a batch while Python works out the next, on
+    two cores instead of one after the other.
+
+    Each statement is prepared when it is queued (rows read, parameters converted), so the caller may
+    change its objects afterwards. New ids come from `reserve_ids` (drawn from the table's sequence in one
+    query, beforehand), so that queuing an insert never waits.
+
+    Anything else that uses the connection meanwhile — a query through the session, another helper of
+    this module — first waits for the statements queued so far (`pause`), so it sees them; the writer
+    goes on pipelining at its next statement. A failed statement raises, as SQLAlchemy would raise it,
+    at the latest at `close` (the end of a `with` block); the statements after it did not run. On
+    databases other than PostgreSQL everything runs at once."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._postgresql = is_postgresql(session)
+        self._ids: dict[str, deque[int]] = {}
+        self._conn: psycopg.Connection[Any] | None = None
+        self._pipeline: AbstractContextManager[psycopg.Pipeline] | None = None
+
+    def reserve_ids(self, table: Table, n: int) -> None:
+        """Draw `n` ids of `table` now for the inserts queued later with `return_ids`."""
+        if self._postgresql and n > 0:
+            self._ids.setdefault(table.name, deque()).extend(_next_ids(self.session, table, n))
+
+    def insert_rows(
+        self,
+        table: Table,
+        rows: Sequence[Row],
+        *,
+        same: Mapping[str, Any] | None = None,
+        return_ids: bool = False,
+        as_text: Collection[str] = (),
+    ) -> list[int]:
+        """`insert_rows`, queued; the new ids (reserved ones first) are known at once."""
+        if not rows:
+            return []
+        if not self._postgresql:
+            return insert_rows(self.session, table, rows, same=same, return_ids=return_ids, as_text=as_text)
+        ids: list[int] = []
+        if return_ids:
+            pool = self._ids.setdefault(table.name, deque())
+            if len(pool) < len(rows):
+                pool.extend(_next_ids(self.session, table, len(rows) - len(pool)))
+            ids = [pool.popleft() for _ in rows]
+        self._send(_insert_job(self.session, table, rows, dict(same or {}), ids, as_text))
+        return ids
+
+    def update_rows(self, table: Table, rows: Sequence[Row], *, key: str = "id") -> None:
+        """`update_rows`, queued."""
+        if not rows:
+            return
+        if not self._postgresql:
+            update_rows(self.session, table, rows, key=key)
+            return
+        self._send(_update_job(self.session, table, rows, [key], [c for c in rows[0] if c != key]))
+
+    def pause(self) -> None:
+        """Wait for the statements queued so far and leave pipeline mode; raise the first failure."""
+        if self._pipeline is None:
+            return
+        pipeline, self._pipeline = self._pipeline, None
+        assert self._conn is not None
+        _WRITERS.pop(id(self._conn), None)
+        try:
+            pipeline.__exit__(None, None, None)
+        except psycopg.Error as exc:
+            raise DBAPIError.instance("(pipelined statements)", None, exc, psycopg.Error) from exc
+
+    close = pause
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None or isinstance(exc, DBAPIError):
+            # a failure of the caller may only be its query in the transaction a queued statement
+            # aborted: the statement's failure is the one to report
+            self.close()
+            return
+        try:
+            self.close()
+        except DBAPIError:
+            pass  # the caller's own exception goes on; the transaction is rolled back anyway
+
+    def _send(self, job: _Job) -> None:
+        if self._pipeline is None:
+            self._conn = _driver(self.session)
+            self._pipeline = self._conn.pipeline()
+            self._pipeline.__enter__()
+            _WRITERS[id(self._conn)] = self
+        assert self._conn is not None
+        try:
+            job(self._conn)
+        except DBAPIError:
+            self.pause()  # leave pipeline mode; raises the failure if `job` did not
+            raise
+
+
+# the writer that has the connection in pipeline mode, by connection: whoever else uses the connection
+# pauses it first
+_WRITERS: dict[int, Writer] = {}
+
+
+def _pause_writer(conn: Any) -> None:
+    writer = _WRITERS.get(id(conn))
+    if writer is not None:
+        writer.pause()
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _before_execute(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+    _pause_writer(conn.connection.driver_connection)
 
 
 __all__ = [
+    "Writer",
     "insert_returning",
     "insert_rows",
     "is_postgresql",

@@ -5,18 +5,19 @@ fully checked before it changes anything, so a refused item leaves no trace; eve
 collected, and if there is any, the whole batch is rolled back and answered 422 with the list.
 
 The rules are those of `service.register_contract` and `service.post_event` (the same check functions);
-what differs is how a batch of thousands talks to the database — a few statements per batch instead of
-several per item:
+what differs is how a batch of thousands talks to the database — a few statements per part of a batch
+instead of several per item:
 
 * before the items: one query for the enterprises named, one that loads *and locks* (in id order) every
-  loan the batch refers to, one for the event references already used, and (for a bank with a lending
-  quota) one for what counts against it;
-* during the items: everything is checked and applied in memory, on plain `LoanDraft` copies of the
-  loans — events accepted so far are kept per loan (for a backdated event's replay) and aggregate deltas
-  are summed per row;
-* after the items, if all are valid, with `core.bulk` (COPY and `unnest` on PostgreSQL): the new loans,
-  the changed loans, the events, each aggregate row once (`portfolio.Changes`) and the audit records —
-  one per item, as for single requests.
+  loan the batch refers to, one for the event references already used, (for a bank with a lending
+  quota) one for what counts against it, and one per table for the ids of the new rows;
+* the items are checked and applied in memory, on plain `LoanDraft` copies of the loans — events
+  accepted so far are kept per loan (for a backdated event's replay) and aggregate deltas are summed per
+  row — a part of `_PART` items at a time. Each part, once worked out, is handed to a `bulk.Writer`:
+  its new loans, changed loans, events and audit records (one per item, as for single requests) are
+  written by COPY and `unnest` on another thread while the next part is worked out here. After the first
+  refused item nothing more is handed over;
+* after the items, if all are valid: each aggregate row once (`portfolio.Changes`).
 
 A contract from an application is written at once (marking the application lent needs the loan's id),
 which changes nothing about what the batch does.
@@ -54,13 +55,18 @@ from loanfund.portfolio import service as portfolio
 
 @dataclass
 class _Done:
-    """An accepted item: its loan, and for an event the row and the loan before and after it."""
+    """An accepted item: its loan; for a contract what the audit record shows of it, for an event the
+    row and the loan before and after it."""
 
     loan: LoanDraft
-    credit_code: str | None = None
     event: dict[str, Any] | None = None
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+
+
+# items worked out between two handovers to the writer: small enough that the database starts early
+# and the last part's writes are short, large enough that each statement still carries many rows
+_PART = 250
 
 
 def submit(
@@ -75,11 +81,12 @@ def submit(
     savepoint = session.begin_nested()
     batch = _Batch(session, settings, actor, bank, items)
     try:
-        done = batch.run()
+        with bulk.Writer(session) as writer:
+            done = batch.run(writer)
     except InvalidInput:
         savepoint.rollback()
         raise
-    batch.write(done)
+    batch.changes.write(session)  # the aggregates last: they are the rows concurrent batches share
     savepoint.commit()
     service.evaluate_breakers(session, settings, actor, batch.lk)
     contracts = sum(1 for d in done if d.event is None)
@@ -107,11 +114,17 @@ class _Batch:
         self.pending: dict[int, list[Event]] = {}  # id(loan) → events accepted in this batch
         self.changes = portfolio.Changes()  # aggregate deltas, summed per row
         self.committed = 0  # what counts against the bank's lending quota, as of the item at hand
+        self.event_ids: set[int] = set()  # of the events written so far
+        self.now = utcnow()
 
-    def run(self) -> list[_Done]:
+    def run(self, writer: bulk.Writer) -> list[_Done]:
         self._prefetch()
+        contracts = sum(1 for i in self.items if isinstance(i, BatchContract))
+        writer.reserve_ids(_LOANS, contracts)
+        writer.reserve_ids(_EVENTS, len(self.items) - contracts)
         errors: list[dict[str, Any]] = []
         done: list[_Done] = []
+        written = 0
         for index, item in enumerate(self.items):
             try:
                 if isinstance(item, BatchContract):
@@ -122,12 +135,16 @@ class _Batch:
                 errors.append(
                     {"index": index, "code": exc.code, "message": exc.message, "details": exc.details}
                 )
+            if not errors and len(done) - written >= _PART:
+                self._write(writer, done[written:])
+                written = len(done)
         if errors:
             raise InvalidInput(
                 f"{len(errors)} of {len(self.items)} items are invalid; nothing was written",
                 code="batch_invalid",
                 details=errors,
             )
+        self._write(writer, done[written:])
         return done
 
     def _prefetch(self) -> None:
@@ -190,7 +207,7 @@ class _Batch:
         self.committed += service.quota_part(loan)
         self.loans[ref] = loan
         self.new_refs[ref] = index
-        return _Done(loan, credit_code=item.credit_code)
+        return _Done(loan, after=service.contract_audit(loan, item.credit_code))
 
     def _event(self, index: int, item: BatchDisbursement | BatchRepayment | BatchDelinquency) -> _Done:
         loan = self.loans.get(item.bank_loan_ref)
@@ -226,44 +243,41 @@ class _Batch:
         )
 
     def _history(self, loan: LoanDraft) -> list[Event]:
-        """The loan's events in posting order: those stored, then those accepted in this batch."""
-        stored = [] if loan.id is None else service.stored_events(self.session, loan.id)
+        """The loan's events in posting order: those stored before this batch, then those accepted in
+        it."""
+        stored = (
+            [] if loan.id is None else service.stored_events(self.session, loan.id, excluding=self.event_ids)
+        )
         return stored + self.pending.get(id(loan), [])
 
-    def write(self, done: list[_Done]) -> None:
-        """Write what the items did: loans, events, audit records, and the aggregates last (they are the
-        rows concurrent batches share, so their locks are held for the shortest time)."""
-        s, now = self.session, utcnow()
-        new = [d.loan for d in done if d.event is None and d.loan.id is None]
-        for loan, loan_id in zip(
-            new, bulk.insert_rows(s, _LOANS, [n.row() for n in new], return_ids=True), strict=True
-        ):
+    def _write(self, writer: bulk.Writer, part: list[_Done]) -> None:
+        """Hand over what the `part` of the items did: new loans, changed loans, events, audit records."""
+        new = [d.loan for d in part if d.event is None and d.loan.id is None]
+        ids = writer.insert_rows(_LOANS, [n.row() for n in new], return_ids=True)
+        for loan, loan_id in zip(new, ids, strict=True):
             loan.id = loan_id
-        changed = {id(d.loan): d.loan for d in done if d.event is not None}
-        bulk.update_rows(s, _LOANS, [loan.snapshot_row(updated_at=now) for loan in changed.values()])
         events = []
-        for d in done:
+        for d in part:
             if d.event is not None:
                 d.event["loan_id"] = d.loan.id
                 events.append(d.event)
-        ids = iter(
-            bulk.insert_rows(
-                s, _EVENTS, events, same={"bank_id": self.bank.id, "source": "batch"}, return_ids=True
-            )
-        )
+        same = {"bank_id": self.bank.id, "source": "batch"}
+        event_ids = iter(writer.insert_rows(_EVENTS, events, same=same, return_ids=True))
+        inserted = {id(n) for n in new}  # written as they are now: nothing to update
+        changed = {id(d.loan): d.loan for d in part if d.event is not None and id(d.loan) not in inserted}
+        writer.update_rows(_LOANS, [loan.snapshot_row(updated_at=self.now) for loan in changed.values()])
         entries: list[Entry] = []
-        for d in done:
+        for d in part:
             assert d.loan.id is not None
             if d.event is None:
-                assert d.credit_code is not None
-                after = service.contract_audit(d.loan, d.credit_code)
-                entries.append(Entry("loan.create", "loan", d.loan.id, after=after))
+                entries.append(Entry("loan.create", "loan", d.loan.id, after=d.after))
                 continue
             kind: EventKind = d.event["kind"]
-            after = {**(d.after or {}), "event_id": next(ids), "bank_event_ref": d.event["bank_event_ref"]}
+            event_id = next(event_ids)
+            self.event_ids.add(event_id)
+            after = {**(d.after or {}), "event_id": event_id, "bank_event_ref": d.event["bank_event_ref"]}
             entries.append(Entry(f"loan.{kind.value}", "loan", d.loan.id, before=d.before, after=after))
-        record_many(s, self.actor, entries)
-        self.changes.write(s)
+        record_many(self.session, self.actor, entries, writer=writer)
 
 
 _LOANS: Table = Loan.__table__  # type: ignore[assignment]

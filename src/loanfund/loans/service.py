@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -476,9 +476,9 @@ def post_event(
     return row
 
 
-def stored_events(session: Session, loan_id: int) -> list[Event]:
-    """A loan's stored events in posting order."""
-    return [_as_event(e) for e in repository.events_of(session, loan_id)]
+def stored_events(session: Session, loan_id: int, *, excluding: Collection[int] = ()) -> list[Event]:
+    """A loan's stored events in posting order, but those with an id in `excluding`."""
+    return [_as_event(e) for e in repository.events_of(session, loan_id) if e.id not in excluding]
 
 
 def _as_event(e: LoanEvent) -> Event:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, func, select, tuple_
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from loanfund.core import bulk
@@ -216,28 +216,26 @@ def _write_borrowings(session: Session, borrowings: set[tuple[int, int, int]]) -
     for e, b in fresh:
         count(b, first[(e, b)], first_time=1)
     # pairs that borrowed before: does this transaction bring their first year forward? (rarely)
+    keys = ("enterprise_id", "bank_id")
     stored = bulk.select_matching(
         session,
         _table(FirstBorrowing),
-        ("enterprise_id", "bank_id"),
+        keys,
         [{"enterprise_id": e, "bank_id": b} for e, b in pairs if (e, b) not in fresh],
         ("enterprise_id", "bank_id", "first_year"),
     )
-    earlier = sorted((e, b) for e, b, year in stored if first[(e, b)] < year)
-    for i in range(0, len(earlier), 500):
-        locked = session.scalars(
-            select(FirstBorrowing)
-            .where(tuple_(FirstBorrowing.enterprise_id, FirstBorrowing.bank_id).in_(earlier[i : i + 500]))
-            .order_by(FirstBorrowing.enterprise_id, FirstBorrowing.bank_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        for row in locked:
-            year = first[(row.enterprise_id, row.bank_id)]
-            if year < row.first_year:
-                count(row.bank_id, row.first_year, first_time=-1)
-                row.first_year = year
-                count(row.bank_id, year, first_time=1)
+    earlier = [{"enterprise_id": e, "bank_id": b} for e, b, year in stored if first[(e, b)] < year]
+    locked = bulk.select_matching(
+        session, _table(FirstBorrowing), keys, earlier, ("enterprise_id", "bank_id", "first_year"), lock=True
+    )
+    moved = []
+    for e, b, stored_year in locked:  # read again under the lock: a concurrent writer may have moved it
+        year = first[(e, b)]
+        if year < stored_year:
+            count(b, stored_year, first_time=-1)
+            count(b, year, first_time=1)
+            moved.append({"enterprise_id": e, "bank_id": b, "first_year": year})
+    bulk.update_rows(session, _table(FirstBorrowing), moved, key=keys)
     bulk.upsert_add(
         session,
         _table(YearCounter),
