@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -10,6 +9,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
@@ -63,9 +63,10 @@ def _jsonable(value: Any) -> Any:
         return value
 
 
-# `json.dumps(_jsonable(value))` in one pass: plain values, str enums and lists are written by the
-# encoder itself (in C), the rest through `_json_default`. Keys are strings, as `Entry` types them.
-_json_text = json.JSONEncoder(default=_json_default).encode
+def _json_text(value: Any) -> str:
+    """`json.dumps(_jsonable(value))` in one pass, by orjson: plain values, dates, enums, lists and dicts
+    are written in C, the rest through `_json_default`. Keys are strings, as `Entry` types them."""
+    return orjson.dumps(value, default=_json_default).decode()
 
 
 def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:

@@ -26,10 +26,12 @@ has not loaded (new rows, or rows the caller read with Core).
 
 from __future__ import annotations
 
+import struct
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import date
 from operator import itemgetter
 from types import TracebackType
 from typing import Any
@@ -53,7 +55,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
 Row = Mapping[str, Any]
@@ -120,17 +122,29 @@ class _Job:
     copy: Callable[[psycopg.Cursor[Any], psycopg.Copy], None] | None = None
 
     def __call__(self, conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+        cur = self.send(conn)
+        return self.rows(cur) if self.fetch else []
+
+    def send(self, conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
         try:
             if self.copy is not None:
                 with conn.cursor() as cur, cur.copy(self.sql) as copy:
                     self.copy(cur, copy)
-                return []
-            cur = conn.execute(self.sql, self.params)
-            return cur.fetchall() if self.fetch else []
+                return cur
+            return conn.execute(self.sql, self.params)
         except psycopg.Error as exc:
-            # the driver's own error, outside SQLAlchemy: raise it as SQLAlchemy would
-            # (IntegrityError → 409)
-            raise DBAPIError.instance(self.sql, None, exc, psycopg.Error) from exc
+            raise self.error(exc) from exc
+
+    def rows(self, cur: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return cur.fetchall()
+        except psycopg.Error as exc:
+            raise self.error(exc) from exc
+
+    def error(self, exc: psycopg.Error) -> StatementError:
+        """The driver's own error, outside SQLAlchemy, as SQLAlchemy would raise it (IntegrityError →
+        409)."""
+        return DBAPIError.instance(self.sql, None, exc, psycopg.Error)
 
 
 def _run(
@@ -334,6 +348,99 @@ class _Array(list[Any]):
 psycopg.adapters.register_dumper(_Array, ListBinaryDumper)  # for connections made from now on
 
 
+# Columns of the commonest types skip even psycopg's generic binary list dumper (which looks through
+# the list twice for its element type, then dumps element by element): their wire format is written
+# here, most of it by one `struct.pack`. Format: ndim, has-null flag, element type, length, lower bound,
+# then per element its length (-1 for NULL) and value.
+_HEAD = struct.Struct("!iiIii")
+_NULL = b"\xff\xff\xff\xff"
+_LENGTH = struct.Struct("!i")
+_EPOCH = date(2000, 1, 1).toordinal()  # PostgreSQL's day 0
+
+
+def _fixed(values: Sequence[Any], elem_oid: int, size: int, code: str) -> bytes:
+    if not values:
+        return struct.pack("!iiI", 0, 0, elem_oid)
+    if None in values:
+        item = struct.Struct(f"!i{code}")
+        body = b"".join(_NULL if v is None else item.pack(size, v) for v in values)
+        return _HEAD.pack(1, 1, elem_oid, len(values), 1) + body
+    pairs = "!" + ("i" + code) * len(values)  # struct caches the compiled format
+    return _HEAD.pack(1, 0, elem_oid, len(values), 1) + struct.pack(
+        pairs, *[x for v in values for x in (size, v)]
+    )
+
+
+class _Int8s(list[Any]):
+    """A BIGINT column's values."""
+
+
+class _Int4s(list[Any]):
+    """An INTEGER column's values."""
+
+
+class _Dates(list[Any]):
+    """A DATE column's values."""
+
+
+class _Texts(list[Any]):
+    """A text column's values (VARCHAR, TEXT, and JSON given as text)."""
+
+
+class _Int8sDumper(psycopg.adapt.Dumper):
+    format = psycopg.pq.Format.BINARY
+    oid = 1016  # int8[]
+
+    def dump(self, obj: Any) -> bytes:
+        return _fixed(obj, 20, 8, "q")
+
+
+class _Int4sDumper(psycopg.adapt.Dumper):
+    format = psycopg.pq.Format.BINARY
+    oid = 1007  # int4[]
+
+    def dump(self, obj: Any) -> bytes:
+        return _fixed(obj, 23, 4, "i")
+
+
+class _DatesDumper(psycopg.adapt.Dumper):
+    format = psycopg.pq.Format.BINARY
+    oid = 1182  # date[]
+
+    def dump(self, obj: Any) -> bytes:
+        return _fixed([None if d is None else d.toordinal() - _EPOCH for d in obj], 1082, 4, "i")
+
+
+class _TextsDumper(psycopg.adapt.Dumper):
+    format = psycopg.pq.Format.BINARY
+    oid = 1009  # text[]
+
+    def dump(self, obj: Any) -> bytes:
+        if not obj:
+            return struct.pack("!iiI", 0, 0, 25)
+        pack = _LENGTH.pack
+        parts = [_NULL if v is None else pack(len(b := v.encode())) + b for v in obj]
+        return _HEAD.pack(1, 1 if None in obj else 0, 25, len(obj), 1) + b"".join(parts)
+
+
+for _cls, _dumper in (
+    (_Int8s, _Int8sDumper),
+    (_Int4s, _Int4sDumper),
+    (_Dates, _DatesDumper),
+    (_Texts, _TextsDumper),
+):
+    psycopg.adapters.register_dumper(_cls, _dumper)
+
+_TYPED: dict[str, type[list[Any]]] = {"BIGINT": _Int8s, "INTEGER": _Int4s, "DATE": _Dates, "TEXT": _Texts}
+
+
+def _array(table: Table, name: str, dialect: Dialect, values: list[Any]) -> list[Any]:
+    """`values` as the array parameter of column `name`, typed by the column's SQL type."""
+    sql_type = _sql_type(table, name, dialect)
+    kind = "TEXT" if sql_type.startswith("VARCHAR") or sql_type == "JSON" else sql_type
+    return _TYPED.get(kind, _Array)(values)
+
+
 def _unnest(table: Table, dialect: Dialect, columns: Sequence[str]) -> str:
     """`unnest(%(c0)s::T0[], %(c1)s::T1[], …) AS v("a", "b", …)`: one array parameter per column."""
     arrays = ", ".join(
@@ -351,7 +458,9 @@ def _arrays(
     for i, name in enumerate(columns):
         values = [row[name] for row in rows]
         proc = None if name in skip else _processor(table, name, dialect)
-        params[f"c{i}"] = _Array(values if proc is None else [None if v is None else proc(v) for v in values])
+        params[f"c{i}"] = _array(
+            table, name, dialect, values if proc is None else [None if v is None else proc(v) for v in values]
+        )
     return params
 
 
@@ -414,6 +523,12 @@ def insert_returning(
             )
             out.extend(tuple(r) for r in session.execute(stmt))
         return out
+    return _insert_returning_job(session, table, rows, columns, returning)(_driver(session))
+
+
+def _insert_returning_job(
+    session: Session, table: Table, rows: Sequence[Row], columns: Sequence[str], returning: Sequence[str]
+) -> _Job:
     dialect = _dialect(session)
 
     def build() -> str:
@@ -425,7 +540,7 @@ def insert_returning(
         )
 
     sql = _sql(("insert_returning", table.name, tuple(columns), tuple(returning)), build)
-    return _run(session, sql, _arrays(table, dialect, rows, columns), fetch=True)
+    return _Job(sql, _arrays(table, dialect, rows, columns), fetch=True)
 
 
 def upsert_add(
@@ -442,6 +557,12 @@ def upsert_add(
         )
         session.execute(stmt, list(rows))
         return
+    _upsert_job(session, table, keys, figures, rows)(_driver(session))
+
+
+def _upsert_job(
+    session: Session, table: Table, keys: Sequence[str], figures: Sequence[str], rows: Sequence[Row]
+) -> _Job:
     columns = [*keys, *figures]
     dialect = _dialect(session)
 
@@ -456,7 +577,7 @@ def upsert_add(
         )
 
     sql = _sql(("upsert_add", table.name, tuple(keys), tuple(figures)), build)
-    _run(session, sql, _arrays(table, dialect, rows, columns))
+    return _Job(sql, _arrays(table, dialect, rows, columns))
 
 
 def one_of(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
@@ -570,6 +691,34 @@ class Writer:
             return
         self._send(_update_job(self.session, table, rows, [key], [c for c in rows[0] if c != key]))
 
+    def upsert_add(
+        self, table: Table, keys: Sequence[str], figures: Sequence[str], rows: Sequence[Row]
+    ) -> None:
+        """`upsert_add`, queued."""
+        if not rows:
+            return
+        if not self._postgresql:
+            upsert_add(self.session, table, keys, figures, rows)
+            return
+        self._send(_upsert_job(self.session, table, keys, figures, rows))
+
+    def insert_returning(
+        self, table: Table, rows: Sequence[Row], returning: Sequence[str]
+    ) -> Callable[[], list[tuple[Any, ...]]]:
+        """`insert_returning`, queued: the function returned gives the rows it returns (waiting for the
+        statements queued so far, if they have not run yet)."""
+        if not rows or not self._postgresql:
+            found = insert_returning(self.session, table, rows, returning)
+            return lambda: found
+        job = _insert_returning_job(self.session, table, rows, list(rows[0].keys()), returning)
+        cur = self._send(job)
+
+        def result() -> list[tuple[Any, ...]]:
+            self.pause()
+            return job.rows(cur)
+
+        return result
+
     def pause(self) -> None:
         """Wait for the statements queued so far and leave pipeline mode; raise the first failure."""
         if self._pipeline is None:
@@ -600,7 +749,7 @@ class Writer:
         except DBAPIError:
             pass  # the caller's own exception goes on; the transaction is rolled back anyway
 
-    def _send(self, job: _Job) -> None:
+    def _send(self, job: _Job) -> psycopg.Cursor[Any]:
         if self._pipeline is None:
             self._conn = _driver(self.session)
             self._pipeline = self._conn.pipeline()
@@ -608,7 +757,7 @@ class Writer:
             _WRITERS[id(self._conn)] = self
         assert self._conn is not None
         try:
-            job(self._conn)
+            return job.send(self._conn)
         except DBAPIError:
             self.pause()  # leave pipeline mode; raises the failure if `job` did not
             raise

@@ -66,7 +66,7 @@ class _Done:
 
 # items worked out between two handovers to the writer: small enough that the database starts early
 # and the last part's writes are short, large enough that each statement still carries many rows
-_PART = 250
+_PART = 100
 
 
 def submit(
@@ -83,10 +83,11 @@ def submit(
     try:
         with bulk.Writer(session) as writer:
             done = batch.run(writer)
+            # the aggregates last: they are the rows concurrent batches share
+            batch.changes.write(session, writer)
     except InvalidInput:
         savepoint.rollback()
         raise
-    batch.changes.write(session)  # the aggregates last: they are the rows concurrent batches share
     savepoint.commit()
     service.evaluate_breakers(session, settings, actor, batch.lk)
     contracts = sum(1 for d in done if d.event is None)

@@ -7,7 +7,7 @@ replays the loan, so the loan's whole history is taken out and put back (`replac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -138,15 +138,18 @@ class Changes:
         time, as a first-time borrower (programme-wide and for the bank)."""
         self.borrowings.add((enterprise_id, bank_id, day.year))
 
-    def write(self, session: Session) -> None:
+    def write(self, session: Session, writer: bulk.Writer | None = None) -> None:
+        """Write the changes: through `writer` if given (statements already queued on it run first), or
+        one of its own, which sends the statements together (`bulk.Writer`); the writer is closed."""
+        writer = writer or bulk.Writer(session)
         _upsert_many(
-            session,
+            writer,
             _table(PortfolioDaily),
             ("bank_id", "day"),
             [(k, f) for k, f in sorted(self.daily.items()) if any(f.values())],
         )
         _upsert_many(
-            session,
+            writer,
             _table(PortfolioMonthly),
             ("bank_id", "industry", "grade", "month"),
             [(k, f) for k, f in sorted(self.monthly.items()) if any(f.values())],
@@ -155,22 +158,26 @@ class Changes:
         for (bank_id, _), figures in self.daily.items():
             _add(totals.setdefault(bank_id, {}), figures)
         _upsert_many(
-            session,
+            writer,
             _table(PortfolioTotal),
             ("bank_id",),
             [((b,), f) for b, f in sorted(totals.items()) if any(f.values())],
         )
-        if self.borrowings:
-            _write_borrowings(session, self.borrowings)
+        counted = _send_borrowings(writer, self.borrowings) if self.borrowings else None
+        writer.close()
+        if counted is not None:
+            counted()
         self.daily, self.monthly, self.borrowings = {}, {}, set()
 
 
 def _upsert_many(
-    session: Session, table: Table, keys: tuple[str, ...], rows: list[tuple[tuple[Any, ...], dict[str, int]]]
+    writer: bulk.Writer,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: list[tuple[tuple[Any, ...], dict[str, int]]],
 ) -> None:
     """Add each row's figures to the stored row with its key (created at zero if absent)."""
-    bulk.upsert_add(
-        session,
+    writer.upsert_add(
         table,
         keys,
         FIGURES,
@@ -181,7 +188,10 @@ def _upsert_many(
     )
 
 
-def _write_borrowings(session: Session, borrowings: set[tuple[int, int, int]]) -> None:
+def _send_borrowings(writer: bulk.Writer, borrowings: set[tuple[int, int, int]]) -> Callable[[], None]:
+    """Queue the rows of who borrowed in which year, and who borrowed for the first time, each inserted
+    if absent; the function returned counts what they changed (once they have run) and writes it."""
+    session = writer.session
     # (enterprise, bank or 0) → the earliest year it borrowed in this transaction
     years: set[tuple[int, int, int]] = set()
     first: dict[tuple[int, int], int] = {}
@@ -189,64 +199,70 @@ def _write_borrowings(session: Session, borrowings: set[tuple[int, int, int]]) -
         for b in (bank_id, 0):
             years.add((enterprise_id, b, year))
             first[(enterprise_id, b)] = min(year, first.get((enterprise_id, b), year))
-    counts: dict[tuple[int, int], dict[str, int]] = {}  # (bank, year) → served, first_time
-
-    def count(bank_id: int, year: int, served: int = 0, first_time: int = 0) -> None:
-        c = counts.setdefault((bank_id, year), {"served": 0, "first_time": 0})
-        c["served"] += served
-        c["first_time"] += first_time
-
-    new_years = bulk.insert_returning(
-        session,
+    pairs = sorted(first)
+    new_years = writer.insert_returning(
         _table(BorrowerYear),
         [{"enterprise_id": e, "bank_id": b, "year": y} for e, b, y in sorted(years)],
         ("bank_id", "year"),
     )
-    for bank_id, year in new_years:
-        count(bank_id, year, served=1)
-    pairs = sorted(first)
-    fresh = set(
-        bulk.insert_returning(
+    new_pairs = writer.insert_returning(
+        _table(FirstBorrowing),
+        [{"enterprise_id": e, "bank_id": b, "first_year": first[(e, b)]} for e, b in pairs],
+        ("enterprise_id", "bank_id"),
+    )
+
+    def counted() -> None:
+        counts: dict[tuple[int, int], dict[str, int]] = {}  # (bank, year) → served, first_time
+
+        def count(bank_id: int, year: int, served: int = 0, first_time: int = 0) -> None:
+            c = counts.setdefault((bank_id, year), {"served": 0, "first_time": 0})
+            c["served"] += served
+            c["first_time"] += first_time
+
+        for bank_id, year in new_years():
+            count(bank_id, year, served=1)
+        fresh = set(new_pairs())
+        for e, b in fresh:
+            count(b, first[(e, b)], first_time=1)
+        # pairs that borrowed before: does this transaction bring their first year forward? (rarely)
+        keys = ("enterprise_id", "bank_id")
+        stored = bulk.select_matching(
             session,
             _table(FirstBorrowing),
-            [{"enterprise_id": e, "bank_id": b, "first_year": first[(e, b)]} for e, b in pairs],
-            ("enterprise_id", "bank_id"),
+            keys,
+            [{"enterprise_id": e, "bank_id": b} for e, b in pairs if (e, b) not in fresh],
+            ("enterprise_id", "bank_id", "first_year"),
         )
-    )
-    for e, b in fresh:
-        count(b, first[(e, b)], first_time=1)
-    # pairs that borrowed before: does this transaction bring their first year forward? (rarely)
-    keys = ("enterprise_id", "bank_id")
-    stored = bulk.select_matching(
-        session,
-        _table(FirstBorrowing),
-        keys,
-        [{"enterprise_id": e, "bank_id": b} for e, b in pairs if (e, b) not in fresh],
-        ("enterprise_id", "bank_id", "first_year"),
-    )
-    earlier = [{"enterprise_id": e, "bank_id": b} for e, b, year in stored if first[(e, b)] < year]
-    locked = bulk.select_matching(
-        session, _table(FirstBorrowing), keys, earlier, ("enterprise_id", "bank_id", "first_year"), lock=True
-    )
-    moved = []
-    for e, b, stored_year in locked:  # read again under the lock: a concurrent writer may have moved it
-        year = first[(e, b)]
-        if year < stored_year:
-            count(b, stored_year, first_time=-1)
-            count(b, year, first_time=1)
-            moved.append({"enterprise_id": e, "bank_id": b, "first_year": year})
-    bulk.update_rows(session, _table(FirstBorrowing), moved, key=keys)
-    bulk.upsert_add(
-        session,
-        _table(YearCounter),
-        ("bank_id", "year"),
-        ("served", "first_time"),
-        [
-            {"bank_id": b, "year": y, **c}
-            for (b, y), c in sorted(counts.items())
-            if c["served"] or c["first_time"]
-        ],
-    )
+        earlier = [{"enterprise_id": e, "bank_id": b} for e, b, year in stored if first[(e, b)] < year]
+        locked = bulk.select_matching(
+            session,
+            _table(FirstBorrowing),
+            keys,
+            earlier,
+            ("enterprise_id", "bank_id", "first_year"),
+            lock=True,
+        )
+        moved = []
+        for e, b, stored_year in locked:  # read again under the lock: a concurrent writer may have moved it
+            year = first[(e, b)]
+            if year < stored_year:
+                count(b, stored_year, first_time=-1)
+                count(b, year, first_time=1)
+                moved.append({"enterprise_id": e, "bank_id": b, "first_year": year})
+        bulk.update_rows(session, _table(FirstBorrowing), moved, key=keys)
+        bulk.upsert_add(
+            session,
+            _table(YearCounter),
+            ("bank_id", "year"),
+            ("served", "first_time"),
+            [
+                {"bank_id": b, "year": y, **c}
+                for (b, y), c in sorted(counts.items())
+                if c["served"] or c["first_time"]
+            ],
+        )
+
+    return counted
 
 
 def _table(model: type) -> Table:

@@ -236,7 +236,7 @@ def aging_buckets(
 ) -> dict[int, tuple[int, int]]:
     """{bucket index: (loans, outstanding fen)} of overdue and non-performing loans, now.
 
-    Uses `ix_loans_state_dpd` (programme-wide) or `ix_loans_bank_state` (one bank).
+    Uses `ix_loans_overdue`, which holds the loans with days past due only.
     """
     bucket = bucket_expr(bounds).label("bucket")
     stmt = select(bucket, func.count(), _sum(Loan.outstanding_fen)).where(*_at_risk(bank_id)).group_by(bucket)
