@@ -134,17 +134,22 @@ def lift(session: Session, settings: Settings, actor: Actor, bank_id: int, reaso
     return row
 
 
-def programme_ratio(session: Session, day: date) -> tuple[int, int, Decimal | None]:
-    """(compensation paid in `day`'s calendar year, fund size, their ratio)."""
+def programme_ratio(
+    session: Session, day: date, fund_size_fen: int | None = None
+) -> tuple[int, int, Decimal | None]:
+    """(compensation paid in `day`'s calendar year, fund size, their ratio); the fund's present size
+    may be given, if the caller has just read it."""
     from loanfund.fund.exposure import ratio
 
     paid = fund_service.compensation_paid_between(session, date(day.year, 1, 1), date(day.year, 12, 31))
-    size = fund_service.fund_position(session).fund_size_fen
+    size = fund_service.fund_position(session).fund_size_fen if fund_size_fen is None else fund_size_fen
     return paid, size, ratio(paid, size)
 
 
-def programme_stopped(session: Session, settings: Settings, day: date) -> bool:
-    _, _, r = programme_ratio(session, day)
+def programme_stopped(
+    session: Session, settings: Settings, day: date, fund_size_fen: int | None = None
+) -> bool:
+    _, _, r = programme_ratio(session, day, fund_size_fen)
     return r is not None and r >= settings.annual_compensation_stop_ratio
 
 

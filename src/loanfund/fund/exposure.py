@@ -118,6 +118,7 @@ class CoverageGate:
     _covered: int | None = None
     _limit: int = 0
     _balance: int = 0
+    _size: int = 0
     _checked_banks: dict[int, bool] | None = None
     _stopped: dict[int, bool] | None = None
 
@@ -127,9 +128,15 @@ class CoverageGate:
         `counts`: the amount becomes covered principal now (a disbursement), not just a contract."""
         from loanfund.fund import breakers
 
+        if self._covered is None:  # first check: lock the fund's cash, read the position once
+            position = fund_service.lock_fund(self.session)
+            self._balance = position.balance_fen
+            self._size = position.fund_size_fen
+            self._limit = int(self.settings.leverage_cap * position.balance_fen)
+            self._covered = portfolio.covered_total(self.session)
         stopped = self._stopped = self._stopped or {}
         if day.year not in stopped:
-            stopped[day.year] = breakers.programme_stopped(self.session, self.settings, day)
+            stopped[day.year] = breakers.programme_stopped(self.session, self.settings, day, self._size)
         if stopped[day.year]:
             raise Conflict(
                 "Compensation paid this year has reached the programme's limit; new coverage is stopped",
@@ -143,11 +150,6 @@ class CoverageGate:
                 f"Coverage for bank {bank.code} is suspended by its circuit breaker",
                 code="coverage_suspended",
             )
-        if self._covered is None:
-            position = fund_service.lock_fund(self.session)
-            self._balance = position.balance_fen
-            self._limit = int(self.settings.leverage_cap * position.balance_fen)
-            self._covered = portfolio.covered_total(self.session)
         if self._covered + amount_fen > self._limit:
             raise Conflict(
                 f"Covered principal would reach {yuan_str(self._covered + amount_fen)}, past "

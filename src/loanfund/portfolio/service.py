@@ -203,7 +203,7 @@ def _send_borrowings(writer: bulk.Writer, borrowings: set[tuple[int, int, int]])
     new_years = writer.insert_returning(
         _table(BorrowerYear),
         [{"enterprise_id": e, "bank_id": b, "year": y} for e, b, y in sorted(years)],
-        ("bank_id", "year"),
+        ("enterprise_id", "bank_id", "year"),
     )
     new_pairs = writer.insert_returning(
         _table(FirstBorrowing),
@@ -219,18 +219,24 @@ def _send_borrowings(writer: bulk.Writer, borrowings: set[tuple[int, int, int]])
             c["served"] += served
             c["first_time"] += first_time
 
-        for bank_id, year in new_years():
+        new = set(new_years())
+        for _, bank_id, year in new:
             count(bank_id, year, served=1)
         fresh = set(new_pairs())
         for e, b in fresh:
             count(b, first[(e, b)], first_time=1)
-        # pairs that borrowed before: does this transaction bring their first year forward? (rarely)
+        # pairs that borrowed before: does this transaction bring their first year forward? Only if
+        # they had not borrowed in that year yet (rarely: a loan reported late)
         keys = ("enterprise_id", "bank_id")
         stored = bulk.select_matching(
             session,
             _table(FirstBorrowing),
             keys,
-            [{"enterprise_id": e, "bank_id": b} for e, b in pairs if (e, b) not in fresh],
+            [
+                {"enterprise_id": e, "bank_id": b}
+                for e, b in pairs
+                if (e, b) not in fresh and (e, b, first[(e, b)]) in new
+            ],
             ("enterprise_id", "bank_id", "first_year"),
         )
         earlier = [{"enterprise_id": e, "bank_id": b} for e, b, year in stored if first[(e, b)] < year]
