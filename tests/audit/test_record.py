@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from loanfund.audit.models import AuditRecord
 from loanfund.audit.service import Actor, Entry, _json_text, _jsonable, record, record_many
+from loanfund.core import bulk
 from loanfund.loans.state import LoanState
 
 
@@ -39,17 +40,27 @@ def test_json_text_is_the_jsonable_value_written(value: dict[str, Any]) -> None:
     assert json.loads(_json_text(value)) == json.loads(json.dumps(_jsonable(value)))
 
 
-def test_record_many_stores_what_record_stores(session: Session) -> None:
+@pytest.mark.parametrize("through_writer", [False, True], ids=["direct", "through-a-writer"])
+def test_record_many_stores_what_record_stores(session: Session, through_writer: bool) -> None:
+    """Directly (a JSON text per value), or queued on a bulk writer (all records as one document)."""
     actor = Actor("system", None, "system")
     for i, value in enumerate(VALUES):
         record(session, actor, "test.one", "thing", i, before=value, after=value)
-    record_many(
-        session, actor, [Entry("test.many", "thing", i, before=v, after=v) for i, v in enumerate(VALUES)]
-    )
+    entries = [Entry("test.many", "thing", i, before=v, after=v) for i, v in enumerate(VALUES)]
+    entries.append(Entry("test.many", "thing", "only-a-reason", reason='quote " and 银行'))
+    if through_writer:
+        with bulk.Writer(session) as writer:
+            record_many(session, actor, entries, writer=writer)
+    else:
+        record_many(session, actor, entries)
     record_many(session, actor, [Entry("test.none", "thing", 0)])
     session.flush()
     rows = session.scalars(select(AuditRecord).where(AuditRecord.entity_type == "thing")).all()
     one = {r.entity_id: (r.before, r.after) for r in rows if r.action == "test.one"}
     many = {r.entity_id: (r.before, r.after) for r in rows if r.action == "test.many"}
+    reason = many.pop("only-a-reason")
     assert many == one
+    assert reason == (None, None)
+    stored = session.scalar(select(AuditRecord.reason).where(AuditRecord.entity_id == "only-a-reason"))
+    assert stored == 'quote " and 银行'
     assert [(r.before, r.after) for r in rows if r.action == "test.none"] == [(None, None)]

@@ -76,3 +76,22 @@ def test_values_shared_by_every_row_are_stored_as_given(session: Session) -> Non
     for created_at, share, status in stored:
         assert created_at.replace(tzinfo=UTC) == at
         assert (share, status) == (Decimal("0.75"), "suspended")
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["plain", "with space", "{braces}, commas", "NULL", "银行", "", " lead", "tab\there", "new\nline"],
+        ['quote " mark', "back\\slash", "x"],
+    ],
+    ids=["no-escaping-needed", "escaping-needed"],
+)
+def test_text_and_integer_columns_keep_every_value(session: Session, names: list[str]) -> None:
+    """Text columns go as an array literal when no value needs escaping, in binary otherwise; integer
+    columns in binary, laid out without a per-value Python call: each value arrives as it was."""
+    ids = bulk.insert_rows(session, BANKS, [_row(f"TXT{i}") for i in range(len(names))], return_ids=True)
+    quotas = [2**62, None, 1, 99, 10**12, 7, None, 3, 5][: len(names)]
+    rows = [{"id": i, "name": n, "lending_quota_fen": q} for i, n, q in zip(ids, names, quotas, strict=True)]
+    bulk.update_rows(session, BANKS, rows)
+    found = bulk.select_matching(session, BANKS, ("id",), rows, ("id", "name", "lending_quota_fen"))
+    assert sorted(found) == sorted((r["id"], r["name"], r["lending_quota_fen"]) for r in rows)

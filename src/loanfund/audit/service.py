@@ -132,7 +132,6 @@ def record_many(
     if not entries:
         return
     table: Table = AuditRecord.__table__  # type: ignore[assignment]
-    rows = [_entry_row(e) for e in entries]
     same = {
         "at": utcnow(),
         "actor_kind": actor.kind,
@@ -140,10 +139,21 @@ def record_many(
         "actor_name": actor.name,
         "request_id": request_id_var.get(),
     }
-    if writer is not None:
-        writer.insert_rows(table, rows, as_text=("before", "after"), same=same)
-    else:
-        insert_rows(session, table, rows, as_text=("before", "after"), same=same)
+    if writer is not None:  # all the records as one JSON document
+        rows = [
+            {
+                "action": e.action,
+                "entity_type": e.entity_type,
+                "entity_id": str(e.entity_id),
+                "before": e.before,
+                "after": e.after,
+                "reason": e.reason,
+            }
+            for e in entries
+        ]
+        writer.insert_documents(table, rows, same=same, encode=_json_text)
+        return
+    insert_rows(session, table, [_entry_row(e) for e in entries], as_text=("before", "after"), same=same)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ has not loaded (new rows, or rows the caller read with Core).
 
 from __future__ import annotations
 
+import array
 import struct
+import sys
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -320,6 +322,36 @@ def _insert_job(
     return _Job(sql, params)
 
 
+def _documents_job(
+    session: Session,
+    table: Table,
+    rows: Sequence[Row],
+    same: Mapping[str, Any],
+    encode: Callable[[Sequence[Row]], str],
+) -> _Job:
+    given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
+    dialect = _dialect(session)
+    shared = {**dict(zip(defaulted, defaults, strict=True)), **same}
+    constants = _converter(table, dialect, list(shared))(tuple(shared.values()))
+    per_row = [c for c in given if c not in same]
+
+    def build() -> str:
+        names = ", ".join(f'"{c}"' for c in [*per_row, *shared])
+        values = [f'r."{c}"' for c in per_row] + [
+            f"CAST(%(s{i})s AS {_sql_type(table, c, dialect)})" for i, c in enumerate(shared)
+        ]
+        record = ", ".join(f'"{c}" {_sql_type(table, c, dialect)}' for c in per_row)
+        return (
+            f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(values)} '
+            f"FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS r({record})"
+        )
+
+    sql = _sql(("documents", table.name, tuple(per_row), tuple(shared)), build)
+    params: dict[str, Any] = {"rows": encode(rows)}
+    params.update({f"s{i}": v for i, v in enumerate(constants)})
+    return _Job(sql, params)
+
+
 def _as_copy_text(cur: psycopg.Cursor[Any], values: Sequence[Any]) -> tuple[Any, ...]:
     """Values written in every row of a COPY, dumped to their text form once rather than once per row
     (a timestamp costs psycopg more than the rest of a row); COPY reads that text as it would have."""
@@ -349,26 +381,36 @@ psycopg.adapters.register_dumper(_Array, ListBinaryDumper)  # for connections ma
 
 
 # Columns of the commonest types skip even psycopg's generic binary list dumper (which looks through
-# the list twice for its element type, then dumps element by element): their wire format is written
-# here, most of it by one `struct.pack`. Format: ndim, has-null flag, element type, length, lower bound,
+# the list twice for its element type, then dumps element by element, in Python): their wire format is
+# written here, mostly by C code. Binary format: ndim, has-null flag, element type, length, lower bound,
 # then per element its length (-1 for NULL) and value.
 _HEAD = struct.Struct("!iiIii")
 _NULL = b"\xff\xff\xff\xff"
 _LENGTH = struct.Struct("!i")
 _EPOCH = date(2000, 1, 1).toordinal()  # PostgreSQL's day 0
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
 def _fixed(values: Sequence[Any], elem_oid: int, size: int, code: str) -> bytes:
-    if not values:
+    """A binary array of fixed-size integers (`code` "q" or "i", `size` 8 or 4 bytes)."""
+    n = len(values)
+    if not n:
         return struct.pack("!iiI", 0, 0, elem_oid)
     if None in values:
         item = struct.Struct(f"!i{code}")
         body = b"".join(_NULL if v is None else item.pack(size, v) for v in values)
-        return _HEAD.pack(1, 1, elem_oid, len(values), 1) + body
-    pairs = "!" + ("i" + code) * len(values)  # struct caches the compiled format
-    return _HEAD.pack(1, 0, elem_oid, len(values), 1) + struct.pack(
-        pairs, *[x for v in values for x in (size, v)]
-    )
+        return _HEAD.pack(1, 1, elem_oid, n, 1) + body
+    packed = array.array(code, values)  # checks each value's type and range, in C
+    if not _BIG_ENDIAN:
+        packed.byteswap()
+    data = packed.tobytes()
+    # each element: its length (4 bytes: 0, 0, 0, size), then its value; laid out by strided copies
+    cell = 4 + size
+    cells = bytearray(cell * n)
+    cells[3::cell] = bytes([size]) * n
+    for k in range(size):
+        cells[4 + k :: cell] = data[k::size]
+    return _HEAD.pack(1, 0, elem_oid, n, 1) + bytes(cells)
 
 
 class _Int8s(list[Any]):
@@ -385,6 +427,11 @@ class _Dates(list[Any]):
 
 class _Texts(list[Any]):
     """A text column's values (VARCHAR, TEXT, and JSON given as text)."""
+
+
+class _TextLiteral(str):
+    """A text column's values as an array literal, `{"a","b"}`: what `_array` makes of values with no
+    NULL, no double quote and no backslash, which need no escaping (most: references, codes, states)."""
 
 
 class _Int8sDumper(psycopg.adapt.Dumper):
@@ -423,22 +470,40 @@ class _TextsDumper(psycopg.adapt.Dumper):
         return _HEAD.pack(1, 1 if None in obj else 0, 25, len(obj), 1) + b"".join(parts)
 
 
+class _TextLiteralDumper(psycopg.adapt.Dumper):
+    format = psycopg.pq.Format.TEXT
+    oid = 1009  # text[]
+
+    def dump(self, obj: Any) -> bytes:
+        return str.encode(obj)
+
+
 for _cls, _dumper in (
     (_Int8s, _Int8sDumper),
     (_Int4s, _Int4sDumper),
     (_Dates, _DatesDumper),
     (_Texts, _TextsDumper),
+    (_TextLiteral, _TextLiteralDumper),
 ):
     psycopg.adapters.register_dumper(_cls, _dumper)
 
 _TYPED: dict[str, type[list[Any]]] = {"BIGINT": _Int8s, "INTEGER": _Int4s, "DATE": _Dates, "TEXT": _Texts}
 
 
-def _array(table: Table, name: str, dialect: Dialect, values: list[Any]) -> list[Any]:
+def _texts(values: list[Any]) -> Any:
+    if values and None not in values:
+        together = "".join(values)
+        if '"' not in together and "\\" not in together:
+            return _TextLiteral('{"' + '","'.join(values) + '"}')
+    return _Texts(values)
+
+
+def _array(table: Table, name: str, dialect: Dialect, values: list[Any]) -> Any:
     """`values` as the array parameter of column `name`, typed by the column's SQL type."""
     sql_type = _sql_type(table, name, dialect)
-    kind = "TEXT" if sql_type.startswith("VARCHAR") or sql_type == "JSON" else sql_type
-    return _TYPED.get(kind, _Array)(values)
+    if sql_type.startswith("VARCHAR") or sql_type in ("TEXT", "JSON"):
+        return _texts(values)
+    return _TYPED.get(sql_type, _Array)(values)
 
 
 def _unnest(table: Table, dialect: Dialect, columns: Sequence[str]) -> str:
@@ -681,6 +746,32 @@ class Writer:
             ids = [pool.popleft() for _ in rows]
         self._send(_insert_job(self.session, table, rows, dict(same or {}), ids, as_text))
         return ids
+
+    def insert_documents(
+        self,
+        table: Table,
+        rows: Sequence[Row],
+        *,
+        same: Mapping[str, Any],
+        encode: Callable[[Sequence[Row]], str],
+    ) -> None:
+        """`insert_rows` for rows of mostly text and JSON (audit records, say), queued: the rows go as
+        one JSON document, written by `encode` (dict-valued fields as JSON objects), and PostgreSQL
+        reads them back with `json_to_recordset` — one encoding call for all the rows instead of one
+        per value. Elsewhere the dict-valued fields are written to JSON text by `encode` one by one."""
+        if not rows:
+            return
+        if not self._postgresql:
+            json_columns = [
+                c for c in rows[0] if _sql_type(table, c, self.session.get_bind().dialect) == "JSON"
+            ]
+            texts = [
+                {**row, **{c: None if row[c] is None else encode(row[c]) for c in json_columns}}
+                for row in rows
+            ]
+            insert_rows(self.session, table, texts, same=same, as_text=json_columns)
+            return
+        self._send(_documents_job(self.session, table, rows, same, encode))
 
     def update_rows(self, table: Table, rows: Sequence[Row], *, key: str = "id") -> None:
         """`update_rows`, queued."""
