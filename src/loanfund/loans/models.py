@@ -3,13 +3,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Protocol
 
 from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from loanfund.core.db import Base, TimestampMixin, utcnow
-from loanfund.loans.state import Contract, EventKind, LoanState, Snapshot
+from loanfund.loans.state import SNAPSHOT_FIELDS, Contract, EventKind, LoanState, Snapshot, snapshot_from
 
 
 class Loan(TimestampMixin, Base):
@@ -125,18 +126,11 @@ class LoanFields(Protocol):
     def set_snapshot(self, snap: Snapshot) -> None: ...
 
 
+_snapshot_values = attrgetter(*SNAPSHOT_FIELDS)
+
+
 def snapshot_of(loan: LoanFields) -> Snapshot:
-    return Snapshot(
-        state=loan.state,
-        disbursed_fen=loan.disbursed_fen,
-        principal_repaid_fen=loan.principal_repaid_fen,
-        interest_repaid_fen=loan.interest_repaid_fen,
-        days_past_due=loan.days_past_due,
-        first_disbursed_on=loan.first_disbursed_on,
-        npl_since=loan.npl_since,
-        settled_on=loan.settled_on,
-        last_event_date=loan.last_event_date,
-    )
+    return snapshot_from(_snapshot_values(loan))
 
 
 def set_snapshot(loan: LoanFields, snap: Snapshot) -> None:
@@ -210,15 +204,20 @@ class LoanDraft:
 
     def row(self) -> dict[str, Any]:
         """The `loans` row to insert (without the id)."""
-        return {c: getattr(self, c) for c in _ROW_COLUMNS}
+        return dict(zip(_ROW_COLUMNS, _row_values(self), strict=True))
 
     def snapshot_row(self, **also: Any) -> dict[str, Any]:
         """What to update on the stored row after its snapshot changed (and `also`)."""
-        return {"id": self.id, **{c: getattr(self, c) for c in SNAPSHOT_COLUMNS}, **also}
+        row = dict(zip(_SNAPSHOT_ROW, _snapshot_row_values(self), strict=True))
+        row.update(also)
+        return row
 
 
 DRAFT_COLUMNS = tuple(f.name for f in fields(LoanDraft))
 _ROW_COLUMNS = tuple(c for c in DRAFT_COLUMNS if c != "id")
+_row_values = attrgetter(*_ROW_COLUMNS)
+_SNAPSHOT_ROW = ("id", *SNAPSHOT_COLUMNS)
+_snapshot_row_values = attrgetter(*_SNAPSHOT_ROW)
 
 
 class LoanEvent(Base):

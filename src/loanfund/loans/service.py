@@ -8,7 +8,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from operator import attrgetter
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -48,6 +49,20 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+class Borrower(Protocol):
+    """What a contract needs of its enterprise: an `Enterprise`, or what a batch reads of one
+    (`enterprises.repository.EnterpriseRef`)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def industry(self) -> str: ...
+
+    @property
+    def is_registered_tech(self) -> bool: ...
+
+
 @dataclass
 class Lookups:
     """Per-request caches for the dated tables and the registry, so a batch of thousands of items does
@@ -55,7 +70,7 @@ class Lookups:
 
     session: Session
     settings: Settings
-    enterprises: dict[str, Enterprise | None] = field(default_factory=dict)
+    enterprises: dict[str, Borrower | None] = field(default_factory=dict)
     max_rates: dict[date, Decimal] = field(default_factory=dict)
     max_lines: dict[date, int] = field(default_factory=dict)
     closed: dict[int, date | None] = field(default_factory=dict)
@@ -78,7 +93,7 @@ class Lookups:
             self._today = business_today(self.settings)
         return self._today
 
-    def enterprise(self, credit_code: str) -> Enterprise | None:
+    def enterprise(self, credit_code: str) -> Borrower | None:
         if credit_code not in self.enterprises:
             self.enterprises[credit_code] = enterprise_repo.by_code(self.session, credit_code)
         return self.enterprises[credit_code]
@@ -140,9 +155,12 @@ _LOAN_FIELDS = [
 ]
 
 
+_loan_view_values = attrgetter(*_LOAN_FIELDS)
+
+
 def loan_view(loan: LoanFields) -> dict[str, Any]:
     """The loan fields an event's audit record shows before and after."""
-    return {f: getattr(loan, f) for f in _LOAN_FIELDS}
+    return dict(zip(_LOAN_FIELDS, _loan_view_values(loan), strict=True))
 
 
 def check_contract(
@@ -154,7 +172,7 @@ def check_contract(
     annual_rate_pct: Decimal,
     start_date: date,
     maturity_date: date,
-) -> tuple[Enterprise, int]:
+) -> tuple[Borrower, int]:
     """The rules a contract must meet on its own: an active bank, a registered tech enterprise, the
     term, the rate cap and the credit line in force on its start date. Returns the enterprise and the
     amount in fen."""
@@ -198,7 +216,7 @@ def approved_application(
     session: Session,
     bank: Bank,
     application_no: str,
-    ent: Enterprise,
+    ent: Borrower,
     amount_fen: int,
     annual_rate_pct: Decimal,
     start_date: date,
@@ -239,7 +257,7 @@ def quota_part(loan: LoanFields) -> int:
 
 def new_loan_values(
     bank: Bank,
-    ent: Enterprise,
+    ent: Borrower,
     application: Application | None,
     *,
     bank_loan_ref: str,
@@ -336,7 +354,7 @@ def register_contract(
 
 def _check_against_approval(
     app: Application,
-    ent: Enterprise,
+    ent: Borrower,
     amount_fen: int,
     annual_rate_pct: Decimal,
     start_date: date,

@@ -13,7 +13,8 @@ replay order is (event date, posting order).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Any
 
@@ -97,14 +98,28 @@ class Snapshot:
         return self.disbursed_fen - self.principal_repaid_fen
 
 
+SNAPSHOT_FIELDS = tuple(f.name for f in fields(Snapshot))
+_SNAPSHOT_FIELD_SET = frozenset(SNAPSHOT_FIELDS)
+
+
+def snapshot_from(values: Iterable[Any]) -> Snapshot:
+    """A `Snapshot` of the values of `SNAPSHOT_FIELDS`, in that order, without the frozen dataclass's
+    `__init__` (one `object.__setattr__` per field; a batch makes thousands). A frozen `Snapshot` holds
+    nothing but its fields, in its `__dict__`."""
+    snap = object.__new__(Snapshot)
+    snap.__dict__.update(zip(SNAPSHOT_FIELDS, values, strict=True))
+    return snap
+
+
 def _replace(snap: Snapshot, **changes: Any) -> Snapshot:
     """`dataclasses.replace(snap, **changes)` without its inspection of the fields on every call (a batch
-    applies thousands of events). A frozen `Snapshot` holds nothing but its fields, in its `__dict__`."""
-    unknown = changes.keys() - snap.__dict__.keys()
-    if unknown:
-        raise TypeError(f"Snapshot has no field {', '.join(sorted(unknown))}")
+    applies thousands of events)."""
+    if not _SNAPSHOT_FIELD_SET.issuperset(changes):
+        raise TypeError(f"Snapshot has no field {', '.join(sorted(changes.keys() - _SNAPSHOT_FIELD_SET))}")
     new = object.__new__(Snapshot)
-    new.__dict__.update(snap.__dict__, **changes)
+    values = new.__dict__
+    values.update(snap.__dict__)
+    values.update(changes)
     return new
 
 

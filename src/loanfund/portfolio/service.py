@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
@@ -98,8 +98,9 @@ def moves_npl_ratio(deltas: Iterable[Delta]) -> bool:
     return any(d.figures.get(f) for d in deltas for f in NPL_RATIO_FIGURES)
 
 
-@dataclass(frozen=True)
-class LoanKey:
+class LoanKey(NamedTuple):
+    """The aggregate rows a loan counts in (a tuple: one is made per event of a batch)."""
+
     bank_id: int
     industry: str
     grade: str
