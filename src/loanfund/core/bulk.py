@@ -327,27 +327,37 @@ def _documents_job(
     table: Table,
     rows: Sequence[Row],
     same: Mapping[str, Any],
-    encode: Callable[[Sequence[Row]], str],
+    encode: Callable[[Any], str],
 ) -> _Job:
+    """`Writer.insert_documents`: a column array per plain field, one JSON array per JSON field (of
+    `null` where the field is None), read in step by `ROWS FROM`."""
     given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
     dialect = _dialect(session)
     shared = {**dict(zip(defaulted, defaults, strict=True)), **same}
     constants = _converter(table, dialect, list(shared))(tuple(shared.values()))
     per_row = [c for c in given if c not in same]
+    plain = [c for c in per_row if _sql_type(table, c, dialect) != "JSON"]
+    documents = [c for c in per_row if c not in plain]
 
     def build() -> str:
-        names = ", ".join(f'"{c}"' for c in [*per_row, *shared])
-        values = [f'r."{c}"' for c in per_row] + [
-            f"CAST(%(s{i})s AS {_sql_type(table, c, dialect)})" for i, c in enumerate(shared)
-        ]
-        record = ", ".join(f'"{c}" {_sql_type(table, c, dialect)}' for c in per_row)
+        names = ", ".join(f'"{c}"' for c in [*plain, *documents, *shared])
+        values = (
+            [f'v."{c}"' for c in plain]
+            + [f'CASE json_typeof(v."{c}") WHEN \'null\' THEN NULL ELSE v."{c}" END' for c in documents]
+            + [f"CAST(%(s{i})s AS {_sql_type(table, c, dialect)})" for i, c in enumerate(shared)]
+        )
+        functions = [
+            f"unnest(CAST(%(c{i})s AS {_sql_type(table, c, dialect)}[]))" for i, c in enumerate(plain)
+        ] + [f"json_array_elements(CAST(%(d{i})s AS JSON))" for i in range(len(documents))]
+        columns = ", ".join(f'"{c}"' for c in [*plain, *documents])
         return (
             f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(values)} '
-            f"FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS r({record})"
+            f"FROM ROWS FROM ({', '.join(functions)}) AS v({columns})"
         )
 
     sql = _sql(("documents", table.name, tuple(per_row), tuple(shared)), build)
-    params: dict[str, Any] = {"rows": encode(rows)}
+    params: dict[str, Any] = _arrays(table, dialect, rows, plain)
+    params.update({f"d{i}": encode([row[c] for row in rows]) for i, c in enumerate(documents)})
     params.update({f"s{i}": v for i, v in enumerate(constants)})
     return _Job(sql, params)
 
@@ -753,12 +763,12 @@ class Writer:
         rows: Sequence[Row],
         *,
         same: Mapping[str, Any],
-        encode: Callable[[Sequence[Row]], str],
+        encode: Callable[[Any], str],
     ) -> None:
-        """`insert_rows` for rows of mostly text and JSON (audit records, say), queued: the rows go as
-        one JSON document, written by `encode` (dict-valued fields as JSON objects), and PostgreSQL
-        reads them back with `json_to_recordset` — one encoding call for all the rows instead of one
-        per value. Elsewhere the dict-valued fields are written to JSON text by `encode` one by one."""
+        """`insert_rows` for rows with JSON columns (audit records, say), given as Python values,
+        queued: each JSON column goes as one JSON array, written by one call of `encode`, which
+        PostgreSQL splits (`json_array_elements`) — not one encoding call per value. Elsewhere the
+        values are written to JSON text by `encode` one by one."""
         if not rows:
             return
         if not self._postgresql:
