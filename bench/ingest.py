@@ -15,7 +15,7 @@ need) — no validation, no audit, no aggregates, no idempotency, no HTTP.
 
 Bar: API rows/s ≥ 0.4 × raw rows/s. Also: the server's peak RSS during the API run ≤ 250 MB.
 
-Rounds (BENCH_INGEST_ROUNDS; 3 in the quick profile, 1 in the full one): raw, then API and raw again, so
+Rounds (BENCH_INGEST_ROUNDS; 5 in the quick profile, 1 in the full one): raw, then API and raw again, so
 that each API run is compared with the raw runs just before and after it; the ratio printed against
 the bar is the median round's, and every round is printed.
 """
@@ -308,7 +308,7 @@ def _event_params(ids: dict[str, int], bank_id: int, e: dict[str, Any]) -> tuple
 
 def main() -> None:
     n = common.scaled(10_000, 100_000)
-    rounds = int(os.environ.get("BENCH_INGEST_ROUNDS", "1" if common.FULL else "3"))
+    rounds = int(os.environ.get("BENCH_INGEST_ROUNDS", "1" if common.FULL else "5"))
     common.header(f"ingest: {n:,} contracts + {2 * n:,} events, batches of {BATCH:,}, {rounds} round(s)")
     # raw, then API and raw again, `rounds` times: each API run against the mean of the raw runs just
     # before and after it (the machine's load drifts over a run), and the median of those ratios
