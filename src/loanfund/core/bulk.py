@@ -252,6 +252,19 @@ def insert_rows(
     return ids
 
 
+def _split(
+    session: Session, table: Table, rows: Sequence[Row], same: Mapping[str, Any], skip: Collection[str] = ()
+) -> tuple[Dialect, list[str], dict[str, Any], tuple[Any, ...]]:
+    """The dialect; the rows' own columns; the columns every row has the same value in (`same`, and the
+    Python-side defaults of the columns given nowhere, computed once); and those values, bind-processed
+    once (but the `skip` columns)."""
+    given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
+    dialect = _dialect(session)
+    shared = {**dict(zip(defaulted, defaults, strict=True)), **same}
+    constants = tuple(_converter(table, dialect, list(shared), skip=skip)(tuple(shared.values())))
+    return dialect, [c for c in given if c not in same], shared, constants
+
+
 def _copy_job(
     session: Session,
     table: Table,
@@ -261,12 +274,7 @@ def _copy_job(
     as_text: Collection[str],
 ) -> _Job:
     """`insert_rows` on PostgreSQL: a COPY of `rows`, with `ids` when given."""
-    given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
-    dialect = _dialect(session)
-    # the values every row shares: bind-processed once
-    shared = {**dict(zip(defaulted, defaults, strict=True)), **same}
-    constants = tuple(_converter(table, dialect, list(shared), skip=as_text)(tuple(shared.values())))
-    per_row = [c for c in given if c not in same]
+    dialect, per_row, shared, constants = _split(session, table, rows, same, as_text)
     columns = [*per_row, *shared]
     if ids:
         per_row.insert(0, "id")
@@ -297,11 +305,7 @@ def _insert_job(
 ) -> _Job:
     """`insert_rows` as `INSERT … SELECT … FROM unnest(…)` (for a pipeline, which has no COPY): a
     column array per field, and a plain parameter per value every row shares."""
-    given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
-    dialect = _dialect(session)
-    shared = {**dict(zip(defaulted, defaults, strict=True)), **same}
-    constants = _converter(table, dialect, list(shared), skip=as_text)(tuple(shared.values()))
-    per_row = [c for c in given if c not in same]
+    dialect, per_row, shared, constants = _split(session, table, rows, same, as_text)
     arrayed = ["id", *per_row] if ids else per_row
 
     def build() -> str:
@@ -331,11 +335,7 @@ def _documents_job(
 ) -> _Job:
     """`Writer.insert_documents`: a column array per plain field, one JSON array per JSON field (of
     `null` where the field is None), read in step by `ROWS FROM`."""
-    given, defaulted, defaults = _layout(table, [{**rows[0], **same}])
-    dialect = _dialect(session)
-    shared = {**dict(zip(defaulted, defaults, strict=True)), **same}
-    constants = _converter(table, dialect, list(shared))(tuple(shared.values()))
-    per_row = [c for c in given if c not in same]
+    dialect, per_row, shared, constants = _split(session, table, rows, same)
     plain = [c for c in per_row if _sql_type(table, c, dialect) != "JSON"]
     documents = [c for c in per_row if c not in plain]
 
