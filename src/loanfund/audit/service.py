@@ -112,15 +112,25 @@ class Entry:
     reason: str | None = None
 
 
-def _entry_row(e: Entry) -> dict[str, Any]:
+def _entry_fields(e: Entry) -> dict[str, Any]:
+    """An entry's own fields of its audit row, `before` and `after` as given."""
     return {
         "action": e.action,
         "entity_type": e.entity_type,
         "entity_id": str(e.entity_id),
-        "before": _json_text(e.before) if e.before is not None else None,
-        "after": _json_text(e.after) if e.after is not None else None,
+        "before": e.before,
+        "after": e.after,
         "reason": e.reason,
     }
+
+
+def _entry_row(e: Entry) -> dict[str, Any]:
+    """`_entry_fields` with `before` and `after` written to JSON text."""
+    row = _entry_fields(e)
+    for side in ("before", "after"):
+        if row[side] is not None:
+            row[side] = _json_text(row[side])
+    return row
 
 
 def record_many(
@@ -139,19 +149,8 @@ def record_many(
         "actor_name": actor.name,
         "request_id": request_id_var.get(),
     }
-    if writer is not None:  # all the records as one JSON document
-        rows = [
-            {
-                "action": e.action,
-                "entity_type": e.entity_type,
-                "entity_id": str(e.entity_id),
-                "before": e.before,
-                "after": e.after,
-                "reason": e.reason,
-            }
-            for e in entries
-        ]
-        writer.insert_documents(table, rows, same=same, encode=_json_text)
+    if writer is not None:  # `before` and `after` as one JSON array each
+        writer.insert_documents(table, [_entry_fields(e) for e in entries], same=same, encode=_json_text)
         return
     insert_rows(session, table, [_entry_row(e) for e in entries], as_text=("before", "after"), same=same)
 

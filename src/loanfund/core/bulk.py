@@ -265,6 +265,15 @@ def _split(
     return dialect, [c for c in given if c not in same], shared, constants
 
 
+def _shared_casts(table: Table, dialect: Dialect, shared: Mapping[str, Any]) -> list[str]:
+    """The SQL of the values every row shares, one parameter each (`_shared_params`)."""
+    return [f"CAST(%(s{i})s AS {_sql_type(table, c, dialect)})" for i, c in enumerate(shared)]
+
+
+def _shared_params(constants: Sequence[Any]) -> dict[str, Any]:
+    return {f"s{i}": v for i, v in enumerate(constants)}
+
+
 def _copy_job(
     session: Session,
     table: Table,
@@ -310,9 +319,7 @@ def _insert_job(
 
     def build() -> str:
         names = ", ".join(f'"{c}"' for c in [*arrayed, *shared])
-        values = [f'v."{c}"' for c in arrayed] + [
-            f"CAST(%(s{i})s AS {_sql_type(table, c, dialect)})" for i, c in enumerate(shared)
-        ]
+        values = [f'v."{c}"' for c in arrayed] + _shared_casts(table, dialect, shared)
         return (
             f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(values)} '
             f"FROM {_unnest(table, dialect, arrayed)}"
@@ -322,8 +329,7 @@ def _insert_job(
     if ids:
         rows = [{"id": i, **row} for i, row in zip(ids, rows, strict=True)]
     params: dict[str, Any] = _arrays(table, dialect, rows, arrayed, skip=as_text)
-    params.update({f"s{i}": v for i, v in enumerate(constants)})
-    return _Job(sql, params)
+    return _Job(sql, {**params, **_shared_params(constants)})
 
 
 def _documents_job(
@@ -344,7 +350,7 @@ def _documents_job(
         values = (
             [f'v."{c}"' for c in plain]
             + [f'CASE json_typeof(v."{c}") WHEN \'null\' THEN NULL ELSE v."{c}" END' for c in documents]
-            + [f"CAST(%(s{i})s AS {_sql_type(table, c, dialect)})" for i, c in enumerate(shared)]
+            + _shared_casts(table, dialect, shared)
         )
         functions = [
             f"unnest(CAST(%(c{i})s AS {_sql_type(table, c, dialect)}[]))" for i, c in enumerate(plain)
@@ -358,8 +364,7 @@ def _documents_job(
     sql = _sql(("documents", table.name, tuple(per_row), tuple(shared)), build)
     params: dict[str, Any] = _arrays(table, dialect, rows, plain)
     params.update({f"d{i}": encode([row[c] for row in rows]) for i, c in enumerate(documents)})
-    params.update({f"s{i}": v for i, v in enumerate(constants)})
-    return _Job(sql, params)
+    return _Job(sql, {**params, **_shared_params(constants)})
 
 
 def _as_copy_text(cur: psycopg.Cursor[Any], values: Sequence[Any]) -> tuple[Any, ...]:
@@ -497,7 +502,7 @@ for _cls, _dumper in (
 ):
     psycopg.adapters.register_dumper(_cls, _dumper)
 
-_TYPED: dict[str, type[list[Any]]] = {"BIGINT": _Int8s, "INTEGER": _Int4s, "DATE": _Dates, "TEXT": _Texts}
+_TYPED: dict[str, type[list[Any]]] = {"BIGINT": _Int8s, "INTEGER": _Int4s, "DATE": _Dates}
 
 
 def _texts(values: list[Any]) -> Any:
@@ -772,9 +777,7 @@ class Writer:
         if not rows:
             return
         if not self._postgresql:
-            json_columns = [
-                c for c in rows[0] if _sql_type(table, c, self.session.get_bind().dialect) == "JSON"
-            ]
+            json_columns = [c for c in rows[0] if _sql_type(table, c, _dialect(self.session)) == "JSON"]
             texts = [
                 {**row, **{c: None if row[c] is None else encode(row[c]) for c in json_columns}}
                 for row in rows

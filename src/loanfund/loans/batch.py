@@ -15,9 +15,10 @@ instead of several per item:
   accepted so far are kept per loan (for a backdated event's replay) and aggregate deltas are summed per
   row — a part of `_PART` items at a time. Each part, once worked out, is handed to a `bulk.Writer`:
   its new loans, changed loans, events and audit records (one per item, as for single requests) are
-  written by COPY and `unnest` on another thread while the next part is worked out here. After the first
-  refused item nothing more is handed over;
-* after the items, if all are valid: each aggregate row once (`portfolio.Changes`).
+  sent in pipeline mode (`unnest` arrays), so PostgreSQL writes them while the next part is worked out
+  here. After the first refused item nothing more is handed over;
+* after the items, if all are valid: each aggregate row once (`portfolio.Changes`), queued last on the
+  same writer.
 
 A contract from an application is written at once (marking the application lent needs the loan's id),
 which changes nothing about what the batch does.

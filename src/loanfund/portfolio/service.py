@@ -54,10 +54,6 @@ class Delta:
     day: date
     figures: dict[str, int] = field(default_factory=dict)
 
-    def add(self, key: str, value: int) -> None:
-        if value:
-            self.figures[key] = self.figures.get(key, 0) + value
-
     def negated(self) -> Delta:
         return Delta(self.day, {k: -v for k, v in self.figures.items()})
 
@@ -259,9 +255,10 @@ def _send_borrowings(writer: bulk.Writer, borrowings: set[tuple[int, int, int]])
         for e, b in fresh:
             count(b, first[(e, b)], first_time=1)
         # pairs that borrowed before: does this transaction bring their first year forward? Only if
-        # they had not borrowed in that year yet (rarely: a loan reported late)
+        # they had not borrowed in that year yet (rarely: a loan reported late); read under a lock, as
+        # a concurrent writer may move it too
         keys = ("enterprise_id", "bank_id")
-        stored = bulk.select_matching(
+        locked = bulk.select_matching(
             session,
             _table(FirstBorrowing),
             keys,
@@ -271,18 +268,10 @@ def _send_borrowings(writer: bulk.Writer, borrowings: set[tuple[int, int, int]])
                 if (e, b) not in fresh and (e, b, first[(e, b)]) in new
             ],
             ("enterprise_id", "bank_id", "first_year"),
-        )
-        earlier = [{"enterprise_id": e, "bank_id": b} for e, b, year in stored if first[(e, b)] < year]
-        locked = bulk.select_matching(
-            session,
-            _table(FirstBorrowing),
-            keys,
-            earlier,
-            ("enterprise_id", "bank_id", "first_year"),
             lock=True,
         )
         moved = []
-        for e, b, stored_year in locked:  # read again under the lock: a concurrent writer may have moved it
+        for e, b, stored_year in locked:
             year = first[(e, b)]
             if year < stored_year:
                 count(b, stored_year, first_time=-1)
