@@ -95,3 +95,25 @@ def test_text_and_integer_columns_keep_every_value(session: Session, names: list
     bulk.update_rows(session, BANKS, rows)
     found = bulk.select_matching(session, BANKS, ("id",), rows, ("id", "name", "lending_quota_fen"))
     assert sorted(found) == sorted((r["id"], r["name"], r["lending_quota_fen"]) for r in rows)
+
+
+def test_one_of_finds_text_and_integer_values(session: Session) -> None:
+    """Plain references (sent as an array literal) and ids (binary) are matched exactly."""
+    codes = [f"ONE{i}" for i in range(5)]
+    ids = bulk.insert_rows(session, BANKS, [_row(c) for c in codes], return_ids=True)
+    by_code = session.scalars(select(Bank.id).where(bulk.one_of(session, BANKS.c.code, [*codes[:3], "NONE"])))
+    assert sorted(by_code) == sorted(ids[:3])
+    by_id = session.scalars(select(Bank.code).where(bulk.one_of(session, BANKS.c.id, ids[2:])))
+    assert sorted(by_id) == codes[2:]
+
+
+def test_enum_columns_take_members_and_their_values_and_refuse_others(session: Session) -> None:
+    ids = bulk.insert_rows(session, BANKS, [_row("ENUM1"), _row("ENUM2")], return_ids=True)
+    bulk.update_rows(
+        session,
+        BANKS,
+        [{"id": ids[0], "status": BankStatus.suspended}, {"id": ids[1], "status": "suspended"}],
+    )
+    assert set(session.scalars(select(Bank.status).where(Bank.id.in_(ids)))) == {BankStatus.suspended}
+    with pytest.raises(Exception, match="not among the defined enum values"):
+        bulk.update_rows(session, BANKS, [{"id": ids[0], "status": "closed"}])

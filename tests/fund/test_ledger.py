@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from loanfund.audit.models import AuditRecord
@@ -330,3 +330,17 @@ def test_interest_and_lock_fund(session: Session) -> None:
     service.record_interest(session, ACTOR, 123, D)
     p = service.lock_fund(session)
     assert (p.balance_fen, p.interest_income_fen, p.fund_size_fen) == (yuan(10) + 123, 123, yuan(10))
+
+
+def test_lock_fund_before_any_contribution(session: Session) -> None:
+    p = service.lock_fund(session)
+    assert (p.balance_fen, p.fund_size_fen, p.reserved_fen) == (0, 0, 0)
+
+
+def test_lock_fund_refuses_a_cash_account_without_its_balance_row(session: Session) -> None:
+    contribute(session, DISTRICT, yuan(10), D, "c1")
+    cash = ledger.get_account(session, chart.CASH_AVAILABLE)
+    assert cash is not None
+    session.execute(delete(AccountBalance).where(AccountBalance.account_id == cash.id))
+    with pytest.raises(InvalidPosting, match="no balance row"):
+        service.lock_fund(session)

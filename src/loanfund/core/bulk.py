@@ -59,6 +59,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 Row = Mapping[str, Any]
 
@@ -513,12 +514,16 @@ def _texts(values: list[Any]) -> Any:
     return _Texts(values)
 
 
-def _array(table: Table, name: str, dialect: Dialect, values: list[Any]) -> Any:
-    """`values` as the array parameter of column `name`, typed by the column's SQL type."""
-    sql_type = _sql_type(table, name, dialect)
+def _typed(sql_type: str, values: list[Any]) -> Any:
+    """Bind-processed `values` as an array parameter of a column of `sql_type`."""
     if sql_type.startswith("VARCHAR") or sql_type in ("TEXT", "JSON"):
         return _texts(values)
     return _TYPED.get(sql_type, _Array)(values)
+
+
+def _array(table: Table, name: str, dialect: Dialect, values: list[Any]) -> Any:
+    """`values` as the array parameter of column `name`, typed by the column's SQL type."""
+    return _typed(_sql_type(table, name, dialect), values)
 
 
 def _unnest(table: Table, dialect: Dialect, columns: Sequence[str]) -> str:
@@ -537,11 +542,39 @@ def _arrays(
     params: dict[str, list[Any]] = {}
     for i, name in enumerate(columns):
         values = [row[name] for row in rows]
-        proc = None if name in skip else _processor(table, name, dialect)
-        params[f"c{i}"] = _array(
-            table, name, dialect, values if proc is None else [None if v is None else proc(v) for v in values]
-        )
+        if name not in skip:
+            values = _processed(table, name, dialect, values)
+        params[f"c{i}"] = _array(table, name, dialect, values)
     return params
+
+
+def _processed(table: Table, name: str, dialect: Dialect, values: list[Any]) -> list[Any]:
+    """`values` of column `name` bind-processed, each as SQLAlchemy would (an enum member to what is
+    stored, a timestamp to UTC…); the members of an enum column through a table made once."""
+    proc = _processor(table, name, dialect)
+    if proc is None:
+        return values
+    members = _members(table, name, dialect, proc)
+    if members is not None:
+        try:
+            return [members[v] for v in values]
+        except KeyError:
+            pass  # a value that is not a member: the processor says what is wrong with it
+    return [None if v is None else proc(v) for v in values]
+
+
+_MEMBERS: dict[tuple[str, str, str], dict[Any, Any] | None] = {}
+
+
+def _members(table: Table, name: str, dialect: Dialect, proc: Callable[[Any], Any]) -> dict[Any, Any] | None:
+    key = (table.name, name, dialect.name)
+    if key not in _MEMBERS:
+        enum_class = getattr(table.c[name].type, "enum_class", None)
+        # only where a member and its value are looked up alike (a str enum named by its values)
+        members = list(enum_class) if enum_class is not None else []
+        alike = bool(members) and all(m.name == m.value for m in members)
+        _MEMBERS[key] = {None: None, **{m: proc(m) for m in members}} if alike else None
+    return _MEMBERS[key]
 
 
 def update_rows(
@@ -666,10 +699,14 @@ def one_of(session: Session, column: ColumnElement[Any], values: Iterable[Any]) 
     values = list(values)
     if is_postgresql(session):
         dialect = _dialect(session)
-        proc = column.type.dialect_impl(dialect).bind_processor(dialect)
-        array = _Array(values if proc is None else [None if v is None else proc(v) for v in values])
+        impl = column.type.dialect_impl(dialect)
+        proc = impl.bind_processor(dialect)
+        array = _typed(
+            str(impl.compile(dialect=dialect)),
+            values if proc is None else [None if v is None else proc(v) for v in values],
+        )
         # bound untyped, so that SQLAlchemy hands the array to the driver as it is, and cast in SQL
-        return column == any_(cast(bindparam(None, array), postgresql.ARRAY(column.type)))
+        return column == any_(cast(bindparam(None, array, type_=NullType()), postgresql.ARRAY(column.type)))
     return column.in_(values)
 
 

@@ -3,7 +3,7 @@ aggregates and the ledger (never by loading loans), and the coverage check new l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -14,6 +14,7 @@ from loanfund.banks.models import Bank
 from loanfund.core.config import Settings
 from loanfund.core.errors import Conflict
 from loanfund.core.money import share_of, yuan_str
+from loanfund.fund import breakers
 from loanfund.fund import service as fund_service
 from loanfund.portfolio import service as portfolio
 
@@ -119,33 +120,33 @@ class CoverageGate:
     _limit: int = 0
     _balance: int = 0
     _size: int = 0
-    _checked_banks: dict[int, bool] | None = None
-    _stopped: dict[int, bool] | None = None
+    _checked_banks: dict[int, bool] = field(default_factory=dict)  # bank → its breaker suspends it
+    _stopped: dict[int, bool] = field(default_factory=dict)  # year → the programme breaker stops it
 
     def admit(self, bank: Bank, amount_fen: int, day: date, *, counts: bool = True) -> None:
         """May `bank` add `amount_fen` of covered principal on `day`? Refuses with `coverage_stopped`
         (programme breaker), `coverage_suspended` (the bank's breaker) or `fund_leverage_exceeded`.
         `counts`: the amount becomes covered principal now (a disbursement), not just a contract."""
-        from loanfund.fund import breakers
-
         if self._covered is None:  # first check: lock the fund's cash, read the position once
             position = fund_service.lock_fund(self.session)
             self._balance = position.balance_fen
             self._size = position.fund_size_fen
             self._limit = int(self.settings.leverage_cap * position.balance_fen)
             self._covered = portfolio.covered_total(self.session)
-        stopped = self._stopped = self._stopped or {}
-        if day.year not in stopped:
-            stopped[day.year] = breakers.programme_stopped(self.session, self.settings, day, self._size)
-        if stopped[day.year]:
+        stopped = self._stopped
+        year = day.year
+        if year not in stopped:
+            stopped[year] = breakers.programme_stopped(self.session, self.settings, day, self._size)
+        if stopped[year]:
             raise Conflict(
                 "Compensation paid this year has reached the programme's limit; new coverage is stopped",
                 code="coverage_stopped",
             )
-        suspended = self._checked_banks = self._checked_banks or {}
-        if bank.id not in suspended:
-            suspended[bank.id] = breakers.bank_suspended(self.session, bank.id)
-        if suspended[bank.id]:
+        suspended = self._checked_banks
+        bank_id = bank.id
+        if bank_id not in suspended:
+            suspended[bank_id] = breakers.bank_suspended(self.session, bank_id)
+        if suspended[bank_id]:
             raise Conflict(
                 f"Coverage for bank {bank.code} is suspended by its circuit breaker",
                 code="coverage_suspended",

@@ -163,6 +163,25 @@ def lock_balances(session: Session, account_ids: Iterable[int]) -> dict[int, Acc
     return rows
 
 
+def lock_codes(session: Session, codes: Iterable[str]) -> None:
+    """`lock_balances` of the accounts with these codes (those that exist), in one statement."""
+    wanted = LedgerAccount.code.in_(sorted(set(codes)))
+    existing = select(func.count()).select_from(LedgerAccount).where(wanted).scalar_subquery()
+    stmt = (
+        select(AccountBalance.account_id, existing)
+        .join(LedgerAccount, LedgerAccount.id == AccountBalance.account_id)
+        .where(wanted)
+        .order_by(AccountBalance.account_id)
+        .with_for_update(of=AccountBalance)
+    )
+    rows = session.execute(stmt).all()
+    accounts = rows[0][1] if rows else session.scalar(select(existing))
+    if len(rows) != accounts:  # an account without its balance row: as `lock_balances`
+        raise InvalidPosting(
+            f"Some of the accounts {sorted(set(codes))} have no balance row; run the reconciliation"
+        )
+
+
 def reserved_for(session: Session, reference_type: str, reference_id: str) -> int:
     """Cash reserved for one reference (a claim): its reservations less its releases and payments."""
     total = session.scalar(
@@ -374,12 +393,20 @@ class AccountState:
 def _accounts(
     session: Session, codes: Iterable[str] | None, categories: Iterable[str] | None
 ) -> list[LedgerAccount]:
-    stmt = select(LedgerAccount).order_by(LedgerAccount.id)
-    if codes is not None:
-        stmt = stmt.where(LedgerAccount.code.in_(list(codes)))
-    if categories is not None:
-        stmt = stmt.where(LedgerAccount.category.in_(list(categories)))
+    stmt = select(LedgerAccount).where(*_account_filter(codes, categories)).order_by(LedgerAccount.id)
     return list(session.scalars(stmt))
+
+
+def _account_filter(
+    codes: Iterable[str] | None, categories: Iterable[str] | None
+) -> list[ColumnElement[bool]]:
+    """The accounts with these codes and in these categories (None: any)."""
+    where: list[ColumnElement[bool]] = []
+    if codes is not None:
+        where.append(LedgerAccount.code.in_(list(codes)))
+    if categories is not None:
+        where.append(LedgerAccount.category.in_(list(categories)))
+    return where
 
 
 def account_states(
@@ -393,14 +420,13 @@ def account_states(
     value date is on or before `as_of`."""
     if as_of is not None:
         return account_states_on(session, [as_of], codes=codes, categories=categories)[0]
-    accounts = _accounts(session, codes, categories)
-    rows = session.execute(
-        select(AccountBalance.account_id, AccountBalance.debits_fen, AccountBalance.credits_fen).where(
-            AccountBalance.account_id.in_([a.id for a in accounts])
-        )
-    ).all()
-    totals = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
-    return [AccountState(a, *totals.get(a.id, (0, 0))) for a in accounts]
+    stmt = (
+        select(LedgerAccount, AccountBalance.debits_fen, AccountBalance.credits_fen)
+        .outerjoin(AccountBalance, AccountBalance.account_id == LedgerAccount.id)
+        .where(*_account_filter(codes, categories))
+        .order_by(LedgerAccount.id)
+    )
+    return [AccountState(a, int(d or 0), int(c or 0)) for a, d, c in session.execute(stmt)]
 
 
 def account_states_on(

@@ -297,8 +297,7 @@ def lock_fund(session: Session) -> FundPosition:
     For checks that must hold until commit (a leverage check before covering a new loan): any posting
     that moves the fund's cash waits for this transaction. Lock before posting in the same transaction.
     """
-    accounts = [ledger.get_account(session, code) for code in (chart.CASH_AVAILABLE, chart.CASH_RESERVED)]
-    ledger.lock_balances(session, (a.id for a in accounts if a is not None))
+    ledger.lock_codes(session, ledger.FUND_CASH)
     return fund_position(session)
 
 
