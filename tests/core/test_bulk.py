@@ -60,7 +60,7 @@ def test_array_parameters_keep_every_value(session: Session) -> None:
     bulk.update_rows(session, BANKS, rows)
     found = bulk.select_matching(session, BANKS, ("id",), rows, ("id", "name", "fund_share"))
     assert sorted(found) == sorted((r["id"], r["name"], r["fund_share"]) for r in rows)
-    matched = session.scalars(select(Bank.name).where(bulk.one_of(session, BANKS.c.name, names)))
+    matched = session.scalars(select(Bank.name).where(bulk.one_of(session, BANKS, "name", names)))
     assert sorted(matched) == sorted(names)
 
 
@@ -101,9 +101,11 @@ def test_one_of_finds_text_and_integer_values(session: Session) -> None:
     """Plain references (sent as an array literal) and ids (binary) are matched exactly."""
     codes = [f"ONE{i}" for i in range(5)]
     ids = bulk.insert_rows(session, BANKS, [_row(c) for c in codes], return_ids=True)
-    by_code = session.scalars(select(Bank.id).where(bulk.one_of(session, BANKS.c.code, [*codes[:3], "NONE"])))
+    by_code = session.scalars(
+        select(Bank.id).where(bulk.one_of(session, BANKS, "code", [*codes[:3], "NONE"]))
+    )
     assert sorted(by_code) == sorted(ids[:3])
-    by_id = session.scalars(select(Bank.code).where(bulk.one_of(session, BANKS.c.id, ids[2:])))
+    by_id = session.scalars(select(Bank.code).where(bulk.one_of(session, BANKS, "id", ids[2:])))
     assert sorted(by_id) == codes[2:]
 
 

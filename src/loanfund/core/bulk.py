@@ -514,16 +514,12 @@ def _texts(values: list[Any]) -> Any:
     return _Texts(values)
 
 
-def _typed(sql_type: str, values: list[Any]) -> Any:
-    """Bind-processed `values` as an array parameter of a column of `sql_type`."""
+def _array(table: Table, name: str, dialect: Dialect, values: list[Any]) -> Any:
+    """`values` as the array parameter of column `name`, typed by the column's SQL type."""
+    sql_type = _sql_type(table, name, dialect)
     if sql_type.startswith("VARCHAR") or sql_type in ("TEXT", "JSON"):
         return _texts(values)
     return _TYPED.get(sql_type, _Array)(values)
-
-
-def _array(table: Table, name: str, dialect: Dialect, values: list[Any]) -> Any:
-    """`values` as the array parameter of column `name`, typed by the column's SQL type."""
-    return _typed(_sql_type(table, name, dialect), values)
 
 
 def _unnest(table: Table, dialect: Dialect, columns: Sequence[str]) -> str:
@@ -549,32 +545,10 @@ def _arrays(
 
 
 def _processed(table: Table, name: str, dialect: Dialect, values: list[Any]) -> list[Any]:
-    """`values` of column `name` bind-processed, each as SQLAlchemy would (an enum member to what is
-    stored, a timestamp to UTC…); the members of an enum column through a table made once."""
+    """`values` of column `name` bind-processed, each as SQLAlchemy would (enums to names, UTC
+    timestamps…)."""
     proc = _processor(table, name, dialect)
-    if proc is None:
-        return values
-    members = _members(table, name, dialect, proc)
-    if members is not None:
-        try:
-            return [members[v] for v in values]
-        except KeyError:
-            pass  # a value that is not a member: the processor says what is wrong with it
-    return [None if v is None else proc(v) for v in values]
-
-
-_MEMBERS: dict[tuple[str, str, str], dict[Any, Any] | None] = {}
-
-
-def _members(table: Table, name: str, dialect: Dialect, proc: Callable[[Any], Any]) -> dict[Any, Any] | None:
-    key = (table.name, name, dialect.name)
-    if key not in _MEMBERS:
-        enum_class = getattr(table.c[name].type, "enum_class", None)
-        # only where a member and its value are looked up alike (a str enum named by its values)
-        members = list(enum_class) if enum_class is not None else []
-        alike = bool(members) and all(m.name == m.value for m in members)
-        _MEMBERS[key] = {None: None, **{m: proc(m) for m in members}} if alike else None
-    return _MEMBERS[key]
+    return values if proc is None else [None if v is None else proc(v) for v in values]
 
 
 def update_rows(
@@ -693,18 +667,14 @@ def _upsert_job(
     return _Job(sql, _arrays(table, dialect, rows, columns))
 
 
-def one_of(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
-    """`column IN (values)`; on PostgreSQL `column = ANY(:array)`, one parameter however many values
-    (a statement with thousands of parameters costs more to build and parse than to run)."""
+def one_of(session: Session, table: Table, name: str, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`table`'s column `name` IN (values); on PostgreSQL `= ANY(:array)`, one parameter however many
+    values (a statement with thousands of parameters costs more to build and parse than to run)."""
     values = list(values)
+    column = table.c[name]
     if is_postgresql(session):
         dialect = _dialect(session)
-        impl = column.type.dialect_impl(dialect)
-        proc = impl.bind_processor(dialect)
-        array = _typed(
-            str(impl.compile(dialect=dialect)),
-            values if proc is None else [None if v is None else proc(v) for v in values],
-        )
+        array = _array(table, name, dialect, _processed(table, name, dialect, values))
         # bound untyped, so that SQLAlchemy hands the array to the driver as it is, and cast in SQL
         return column == any_(cast(bindparam(None, array, type_=NullType()), postgresql.ARRAY(column.type)))
     return column.in_(values)

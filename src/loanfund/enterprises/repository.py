@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from loanfund.core import bulk
@@ -29,11 +29,14 @@ class EnterpriseRef:
         return self.tech_reg_no is not None
 
 
+_ENTERPRISES: Table = Enterprise.__table__  # type: ignore[assignment]
+
+
 def by_codes(session: Session, credit_codes: Iterable[str]) -> dict[str, EnterpriseRef]:
     """Many enterprises by credit code, with what a loan contract needs of them."""
-    t = Enterprise.__table__
+    t = _ENTERPRISES
     stmt = select(t.c.id, t.c.credit_code, t.c.industry, t.c.tech_reg_no).where(
-        bulk.one_of(session, t.c.credit_code, credit_codes)
+        bulk.one_of(session, t, "credit_code", credit_codes)
     )
     return {row[1]: EnterpriseRef(*row) for row in session.execute(stmt).all()}
 

@@ -160,7 +160,7 @@ def _locked_loans(session: Session, loan_ids: set[int]) -> dict[int, _Stored]:
     stmt = (
         select(*(_LOANS.c[c] for c in DRAFT_COLUMNS), ents.c.credit_code, _LOANS.c.created_at)
         .join(ents, ents.c.id == _LOANS.c.enterprise_id)
-        .where(bulk.one_of(session, _LOANS.c.id, sorted(loan_ids)))
+        .where(bulk.one_of(session, _LOANS, "id", sorted(loan_ids)))
         .order_by(_LOANS.c.id)
         .with_for_update(of=_LOANS)
     )
