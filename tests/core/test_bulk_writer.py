@@ -3,6 +3,7 @@ them, are seen by whatever uses the connection next, and fail the way the direct
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -77,16 +78,43 @@ def test_a_failed_statement_raises_and_the_rest_do_not_run(session: Session) -> 
     nested = session.begin_nested()
     writer = bulk.Writer(session)
     if bulk.is_postgresql(session):
-        writer.insert_rows(BANKS, [_row("WR8")])  # a duplicate code: queued
-        writer.insert_rows(BANKS, [_row("WR9")])
-        with pytest.raises(IntegrityError):
+        # a duplicate code, queued; its failure surfaces when the next statement is queued, if its
+        # result is back by then, or at close
+        def queue_and_close() -> None:
+            writer.insert_rows(BANKS, [_row("WR8")])
+            writer.insert_rows(BANKS, [_row("WR9")])
             writer.close()
+
+        with pytest.raises(IntegrityError):
+            queue_and_close()
     else:  # SQLite: at once
         with pytest.raises(IntegrityError):
             writer.insert_rows(BANKS, [_row("WR8")])
     nested.rollback()
     codes = set(session.scalars(select(Bank.code).where(Bank.code.like("WR%"))))
     assert codes == {"WR8"}
+
+
+def test_a_failure_back_while_the_next_statement_is_queued_is_the_one_raised(session: Session) -> None:
+    """Not the next statement's `PipelineAborted`, met as the writer leaves pipeline mode (on PostgreSQL;
+    elsewhere the duplicate fails at once)."""
+    bulk.insert_rows(session, BANKS, [_row("WR12")])
+    nested = session.begin_nested()
+    writer = bulk.Writer(session)
+    queued = []
+
+    def queue_two() -> None:
+        writer.insert_rows(BANKS, [_row("WR12")])
+        queued.append("WR12")
+        time.sleep(0.2)  # the duplicate's result is back by the time the next statement goes
+        writer.insert_rows(BANKS, [_row("WR13")])
+
+    with pytest.raises(IntegrityError):
+        queue_two()
+    assert queued == (["WR12"] if bulk.is_postgresql(session) else [])
+    assert writer._pipeline is None  # out of pipeline mode: the session goes on
+    nested.rollback()
+    assert set(session.scalars(select(Bank.code).where(Bank.code.like("WR1_")))) == {"WR12"}
 
 
 def test_the_failure_is_reported_rather_than_the_aborted_query_after_it(session: Session) -> None:

@@ -869,9 +869,15 @@ class Writer:
         assert self._conn is not None
         try:
             return job.send(self._conn)
-        except DBAPIError:
-            self.pause()  # leave pipeline mode; raises the failure if `job` did not
-            raise
+        except DBAPIError as exc:
+            # the failure may be an earlier statement's, whose result came in while this one was
+            # sent: leaving pipeline mode then meets this statement aborted, which is not the news
+            try:
+                self.pause()
+            except DBAPIError as later:
+                if isinstance(exc.orig, psycopg.errors.PipelineAborted):
+                    raise later from exc
+            raise exc
 
 
 # the writer that has the connection in pipeline mode, by connection: whoever else uses the connection
