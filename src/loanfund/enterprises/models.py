@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import CheckConstraint, Index, String, Text
+from sqlalchemy import CheckConstraint, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loanfund.core.db import Base, TimestampMixin
@@ -41,3 +41,7 @@ class Enterprise(TimestampMixin, Base):
             and self.high_tech_cert_expiry is not None
             and self.high_tech_cert_expiry >= day
         )
+
+
+# the table, for Core statements
+ENTERPRISES: Table = Enterprise.__table__  # type: ignore[assignment]

@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loanfund.core import bulk
-from loanfund.enterprises.models import Enterprise
+from loanfund.enterprises.models import ENTERPRISES, Enterprise
 
 
 def by_code(session: Session, credit_code: str) -> Enterprise | None:
@@ -29,12 +29,9 @@ class EnterpriseRef:
         return self.tech_reg_no is not None
 
 
-_ENTERPRISES: Table = Enterprise.__table__  # type: ignore[assignment]
-
-
 def by_codes(session: Session, credit_codes: Iterable[str]) -> dict[str, EnterpriseRef]:
     """Many enterprises by credit code, with what a loan contract needs of them."""
-    t = _ENTERPRISES
+    t = ENTERPRISES
     stmt = select(t.c.id, t.c.credit_code, t.c.industry, t.c.tech_reg_no).where(
         bulk.one_of(session, t, "credit_code", credit_codes)
     )

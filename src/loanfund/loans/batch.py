@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from loanfund.applications import service as application_service
@@ -42,7 +41,7 @@ from loanfund.core.db import utcnow
 from loanfund.core.errors import InvalidInput, LoanfundError
 from loanfund.core.money import to_fen
 from loanfund.loans import repository, service
-from loanfund.loans.models import Loan, LoanDraft, LoanEvent
+from loanfund.loans.models import EVENTS, LOANS, LoanDraft
 from loanfund.loans.schemas import (
     BatchContract,
     BatchDelinquency,
@@ -122,8 +121,8 @@ class _Batch:
     def run(self, writer: bulk.Writer) -> list[_Done]:
         self._prefetch()
         contracts = sum(1 for i in self.items if isinstance(i, BatchContract))
-        writer.reserve_ids(_LOANS, contracts)
-        writer.reserve_ids(_EVENTS, len(self.items) - contracts)
+        writer.reserve_ids(LOANS, contracts)
+        writer.reserve_ids(EVENTS, len(self.items) - contracts)
         errors: list[dict[str, Any]] = []
         done: list[_Done] = []
         written = 0
@@ -204,7 +203,7 @@ class _Batch:
             ),
         )
         if application is not None:  # marking the application lent needs the loan's id now
-            (loan.id,) = bulk.insert_rows(self.session, _LOANS, [loan.row()], return_ids=True)
+            (loan.id,) = bulk.insert_rows(self.session, LOANS, [loan.row()], return_ids=True)
             application_service.mark_lent(self.session, self.actor, application, loan.id)
         self.committed += service.quota_part(loan)
         self.loans[ref] = loan
@@ -255,7 +254,7 @@ class _Batch:
     def _write(self, writer: bulk.Writer, part: list[_Done]) -> None:
         """Hand over what the `part` of the items did: new loans, changed loans, events, audit records."""
         new = [d.loan for d in part if d.event is None and d.loan.id is None]
-        ids = writer.insert_rows(_LOANS, [n.row() for n in new], return_ids=True)
+        ids = writer.insert_rows(LOANS, [n.row() for n in new], return_ids=True)
         for loan, loan_id in zip(new, ids, strict=True):
             loan.id = loan_id
         events = []
@@ -264,10 +263,10 @@ class _Batch:
                 d.event["loan_id"] = d.loan.id
                 events.append(d.event)
         same = {"bank_id": self.bank.id, "source": "batch"}
-        event_ids = iter(writer.insert_rows(_EVENTS, events, same=same, return_ids=True))
+        event_ids = iter(writer.insert_rows(EVENTS, events, same=same, return_ids=True))
         inserted = {id(n) for n in new}  # written as they are now: nothing to update
         changed = {id(d.loan): d.loan for d in part if d.event is not None and id(d.loan) not in inserted}
-        writer.update_rows(_LOANS, [loan.snapshot_row(updated_at=self.now) for loan in changed.values()])
+        writer.update_rows(LOANS, [loan.snapshot_row(updated_at=self.now) for loan in changed.values()])
         entries: list[Entry] = []
         for d in part:
             assert d.loan.id is not None
@@ -280,10 +279,6 @@ class _Batch:
             after = {**(d.after or {}), "event_id": event_id, "bank_event_ref": d.event["bank_event_ref"]}
             entries.append(Entry(f"loan.{kind.value}", "loan", d.loan.id, before=d.before, after=after))
         record_many(self.session, self.actor, entries, writer=writer)
-
-
-_LOANS: Table = Loan.__table__  # type: ignore[assignment]
-_EVENTS: Table = LoanEvent.__table__  # type: ignore[assignment]
 
 
 def _as_event(item: BatchDisbursement | BatchRepayment | BatchDelinquency) -> Event:

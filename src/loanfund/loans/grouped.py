@@ -30,17 +30,15 @@ from loanfund.core.config import Settings
 from loanfund.core.db import utcnow
 from loanfund.core.errors import LoanfundError
 from loanfund.core.money import yuan_str
-from loanfund.enterprises.models import Enterprise
+from loanfund.enterprises.models import ENTERPRISES
 from loanfund.fund import breakers
 from loanfund.loans import service
-from loanfund.loans.models import DRAFT_COLUMNS, Loan, LoanDraft, LoanEvent
+from loanfund.loans.models import DRAFT_COLUMNS, EVENTS, LOANS, LoanDraft
 from loanfund.loans.schemas import EventRead, EventResult, LoanRead
 from loanfund.loans.state import Event, EventKind
 from loanfund.portfolio import service as portfolio
 from loanfund.status_reports.repository import closed_through_many
 
-_LOANS: Table = Loan.__table__  # type: ignore[assignment]
-_EVENTS: Table = LoanEvent.__table__  # type: ignore[assignment]
 _KEYS: Table = idempotency.IdempotencyRecord.__table__  # type: ignore[assignment]
 STATUS = 201
 
@@ -156,13 +154,13 @@ def _locked_loans(session: Session, loan_ids: set[int]) -> dict[int, _Stored]:
     """The loans as drafts with what a response shows, locked in id order (as `loans.batch` does)."""
     if not loan_ids:
         return {}
-    ents: Table = Enterprise.__table__  # type: ignore[assignment]
+    ents = ENTERPRISES
     stmt = (
-        select(*(_LOANS.c[c] for c in DRAFT_COLUMNS), ents.c.credit_code, _LOANS.c.created_at)
-        .join(ents, ents.c.id == _LOANS.c.enterprise_id)
-        .where(bulk.one_of(session, _LOANS, "id", sorted(loan_ids)))
-        .order_by(_LOANS.c.id)
-        .with_for_update(of=_LOANS)
+        select(*(LOANS.c[c] for c in DRAFT_COLUMNS), ents.c.credit_code, LOANS.c.created_at)
+        .join(ents, ents.c.id == LOANS.c.enterprise_id)
+        .where(bulk.one_of(session, LOANS, "id", sorted(loan_ids)))
+        .order_by(LOANS.c.id)
+        .with_for_update(of=LOANS)
     )
     n = len(DRAFT_COLUMNS)
     out: dict[int, _Stored] = {}
@@ -176,7 +174,7 @@ def _locked_loans(session: Session, loan_ids: set[int]) -> dict[int, _Stored]:
 def _used_refs(session: Session, items: Sequence[SingleEvent]) -> set[tuple[int, str]]:
     rows = [{"bank_id": i.bank_id, "bank_event_ref": i.bank_event_ref} for i in items]
     keys = ("bank_id", "bank_event_ref")
-    return {(b, r) for b, r in bulk.select_matching(session, _EVENTS, keys, rows, keys)}
+    return {(b, r) for b, r in bulk.select_matching(session, EVENTS, keys, rows, keys)}
 
 
 def _write(
@@ -190,7 +188,7 @@ def _write(
     """The loans, events, audit records, aggregates (last: the rows concurrent writers share) and the
     idempotency records; each request's response body into `results`."""
     drafts = {a.loan.draft.id: a.loan.draft for a in accepted}
-    bulk.update_rows(session, _LOANS, [d.snapshot_row(updated_at=now) for d in drafts.values()])
+    bulk.update_rows(session, LOANS, [d.snapshot_row(updated_at=now) for d in drafts.values()])
     event_rows = [
         {
             **service.event_row(a.item.event, a.item.bank_event_ref),
@@ -200,7 +198,7 @@ def _write(
         for a in accepted
     ]
     ids = bulk.insert_rows(
-        session, _EVENTS, event_rows, same={"source": "api", "created_at": now}, return_ids=True
+        session, EVENTS, event_rows, same={"source": "api", "created_at": now}, return_ids=True
     )
     audit: list[Attributed] = []
     stored: list[dict[str, Any]] = []

@@ -6,7 +6,17 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Protocol
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Numeric, String, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from loanfund.core.db import Base, TimestampMixin, utcnow
@@ -246,3 +256,8 @@ class LoanEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     loan: Mapped[Loan] = relationship(back_populates="events", lazy="raise")
+
+
+# the tables, for the Core statements of the bulk paths
+LOANS: Table = Loan.__table__  # type: ignore[assignment]
+EVENTS: Table = LoanEvent.__table__  # type: ignore[assignment]

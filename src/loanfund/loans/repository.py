@@ -3,13 +3,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date
 
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from loanfund.core import bulk
 from loanfund.core.auth import Principal
 from loanfund.enterprises.models import Enterprise
-from loanfund.loans.models import DRAFT_COLUMNS, Loan, LoanDraft, LoanEvent
+from loanfund.loans.models import DRAFT_COLUMNS, EVENTS, LOANS, Loan, LoanDraft, LoanEvent
 from loanfund.loans.state import LoanState
 
 
@@ -37,20 +37,15 @@ def by_ref(session: Session, bank_id: int, bank_loan_ref: str, *, for_update: bo
     return session.scalar(stmt)
 
 
-_LOANS: Table = Loan.__table__  # type: ignore[assignment]
-_EVENTS: Table = LoanEvent.__table__  # type: ignore[assignment]
-
-
 def drafts_by_refs_locked(session: Session, bank_id: int, refs: Collection[str]) -> dict[str, LoanDraft]:
     """A bank's loans with these references as plain drafts, locked (in id order, so that two
     transactions locking overlapping sets cannot deadlock)."""
     if not refs:
         return {}
-    table = _LOANS
     stmt = (
-        select(*(table.c[c] for c in DRAFT_COLUMNS))
-        .where(table.c.bank_id == bank_id, bulk.one_of(session, table, "bank_loan_ref", refs))
-        .order_by(table.c.id)
+        select(*(LOANS.c[c] for c in DRAFT_COLUMNS))
+        .where(LOANS.c.bank_id == bank_id, bulk.one_of(session, LOANS, "bank_loan_ref", refs))
+        .order_by(LOANS.c.id)
         .with_for_update()
     )
     # all rows fetched at once (iterating a result fetches them one by one); columns in field order
@@ -77,7 +72,7 @@ def events_by_refs(session: Session, bank_id: int, refs: Collection[str]) -> dic
     if not refs:
         return {}
     stmt = select(LoanEvent.bank_event_ref, LoanEvent.id, LoanEvent.loan_id).where(
-        LoanEvent.bank_id == bank_id, bulk.one_of(session, _EVENTS, "bank_event_ref", refs)
+        LoanEvent.bank_id == bank_id, bulk.one_of(session, EVENTS, "bank_event_ref", refs)
     )
     return {ref: (event_id, loan_id) for ref, event_id, loan_id in session.execute(stmt).all()}
 
