@@ -12,7 +12,7 @@ What it makes, in a fresh database migrated with `loanfund db upgrade`:
   states: approved (not yet drawn), active, overdue, non-performing, settled, compensated, written off
   (COPY). Every loan's state is the replay of its events through `loans.state.apply`, the same rules the
   API applies, and each contract respects the term, rate-cap and credit-line rules in force on its date;
-* every portfolio aggregate, rebuilt in SQL (`portfolio.bulk.rebuild_in_sql`);
+* every portfolio aggregate, rebuilt in SQL (`portfolio.rebuild.rebuild_in_sql`);
 * the fund: yearly city/district contributions (4:6) sized to keep leverage near 6× at every year's peak,
   compensation paid to the banks for the compensated loans (reserve, then pay, per bank and month) and
   recoveries on the written-off ones — all through the ledger service, so the ledger balances and
@@ -51,10 +51,10 @@ from loanfund.fund import contributions
 from loanfund.fund import service as fund_service
 from loanfund.fund.ledger import reconcile
 from loanfund.fund.models import ContributionSource
-from loanfund.loans.service import add_months
 from loanfund.loans.state import Contract, Event, EventKind, LoanState, Snapshot, apply
-from loanfund.portfolio import bulk
+from loanfund.portfolio import rebuild
 from loanfund.rates import service as rates
+from loanfund.rules import LoanRules, add_months, loan_rules
 from loanfund.staff import service as staff_service
 from loanfund.staff.models import Role
 
@@ -124,6 +124,7 @@ ENTERPRISE_COLUMNS = (
     "high_tech_cert_expiry",
     "headcount",
     "checksum_override",
+    "grade",
     "created_at",
     "updated_at",
 )
@@ -154,6 +155,7 @@ def enterprise_rows(n: int, rng: random.Random, first: int = 1) -> Iterator[tupl
             add_months(issued, 36) - timedelta(days=1) if high_tech else None,
             rng.randint(8, 400),
             False,
+            "A",  # a grade on record: historical contracts are checked against its credit line
             now,
             now,
         )
@@ -197,7 +199,14 @@ def make_registry(
         staff = staff_service.create_staff(session, ACTOR, name="bench analyst", role=Role.analyst)
         keys["analyst"] = staff_service.issue_key(session, settings, ACTOR, staff=staff, label="bench").secret
         for code, name, share, weight in BANKS:
-            bank = bank_service.create_bank(session, ACTOR, code=code, name=name, fund_share=Decimal(share))
+            bank = bank_service.create_bank(
+                session,
+                ACTOR,
+                code=code,
+                name=name,
+                fund_share=Decimal(share),
+                allow_contracts_without_application=True,
+            )
             fund_service.ensure_bank_accounts(session, ACTOR, bank.id)
             keys[f"bank {code}"] = staff_service.issue_key(
                 session, settings, ACTOR, bank=bank, label="bench"
@@ -222,7 +231,7 @@ class Rules:
     line_dates: list[date]
     lines: list[dict[str, int]]  # grade → line in fen
     max_term_months: int
-    npl_days: int
+    loan_rules: LoanRules
 
     @classmethod
     def load(cls, session: Session, settings: Settings) -> Rules:
@@ -235,7 +244,7 @@ class Rules:
             line_dates=sorted(tables),
             lines=[tables[d] for d in sorted(tables)],
             max_term_months=settings.max_term_months,
-            npl_days=settings.npl_days,
+            loan_rules=loan_rules(settings),
         )
 
     def max_rate_bp(self, day: date) -> int:
@@ -292,7 +301,7 @@ class LoanMaker:
         rows: list[tuple[Any, ...]] = []
         ref = f"{bank_code}-{start.year}-{loan_id:08d}"
         for k, ev in enumerate(events):
-            snap = apply(snap, contract, ev, rules.npl_days)
+            snap = apply(snap, contract, ev, rules.loan_rules)
             rows.append(
                 (
                     event_id + k,
@@ -350,7 +359,7 @@ class LoanMaker:
 
     def _events(self, c: Contract, rate_bp: int) -> Iterator[Event]:
         """The loan's story, cut at today: nothing a bank could not have reported yet."""
-        rng, today, npl = self.rng, self.today, self.rules.npl_days
+        rng, today, npl = self.rng, self.today, self.rules.loan_rules.npl_days
         recent = (today - c.start_date).days < 45
         if (recent and rng.random() < 0.4) or rng.random() < 0.005:
             return  # contracted, not drawn yet
@@ -569,7 +578,7 @@ def generate(url: str, n_loans: int, *, seed: int = 2021, log: Callable[[str], N
 
     t0 = time.perf_counter()
     with transaction(engine) as session:
-        bulk.rebuild_in_sql(session, settings.npl_days)
+        rebuild.rebuild_in_sql(session, loan_rules(settings))
     seconds["aggregates_sql"] = time.perf_counter() - t0
     log(f"  portfolio aggregates rebuilt in SQL in {seconds['aggregates_sql']:.1f} s")
 

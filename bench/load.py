@@ -41,6 +41,7 @@ from loanfund.fund.contributions import record_contribution  # noqa: E402
 from loanfund.fund.models import ContributionSource  # noqa: E402
 from loanfund.loans.models import Loan, LoanEvent  # noqa: E402
 from loanfund.portfolio import service as portfolio  # noqa: E402
+from loanfund.rules import loan_rules  # noqa: E402
 from loanfund.staff import service as staff_service  # noqa: E402
 from loanfund.staff.models import Role  # noqa: E402
 
@@ -99,6 +100,7 @@ def setup(url: str, settings: Settings) -> tuple[list[str], list[str], str, str]
                 f"Load bank {i}",
                 "--code",
                 f"LOAD{i}",
+                "--allow-contracts-without-application",
             ],
             env={**env, "LOANFUND_SECRET_KEY": settings.secret_key.get_secret_value()},
             cwd=ROOT,
@@ -120,7 +122,11 @@ def setup(url: str, settings: Settings) -> tuple[list[str], list[str], str, str]
                 s,
                 SYSTEM,
                 EnterpriseCreate(
-                    credit_code=code, name=f"重庆负载{n}有限公司", industry="CIM"[n % 3], tech_reg_no=f"L{n}"
+                    credit_code=code,
+                    name=f"重庆负载{n}有限公司",
+                    industry="CIM"[n % 3],
+                    tech_reg_no=f"L{n}",
+                    grade="A",
                 ),
             )
             codes.append(code)
@@ -362,7 +368,7 @@ def main() -> int:
         )
         reconciled = ledger.reconcile(s).ok
         maintained = portfolio.snapshot_tables(s)
-        portfolio.rebuild(s, settings.npl_days)
+        portfolio.rebuild(s, loan_rules(settings))
         agrees = portfolio.snapshot_tables(s) == maintained
         s.rollback()
     engine.dispose()

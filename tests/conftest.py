@@ -186,13 +186,15 @@ def fund_10m(session: Session) -> None:
 
 @pytest.fixture
 def npl_loan(client: TestClient, session: Session, today: date) -> NplLoan:
-    """A loan of `amount` yuan, fully disbursed 200 days ago and now 95 days past due."""
+    """A loan of `amount` yuan, fully disbursed `age` (200) days ago and now `dpd` (95) days past due."""
     counter = iter(range(1, 10_000))
 
-    def make(caller: factories.Caller, amount: str = "3000000", *, dpd: int = 95) -> dict[str, Any]:
+    def make(
+        caller: factories.Caller, amount: str = "3000000", *, dpd: int = 95, age: int = 200
+    ) -> dict[str, Any]:
         n = next(counter)
         code = factories.make_enterprise(session).credit_code
-        start = today - timedelta(days=200)
+        start = today - timedelta(days=age)
         body = {
             "bank_loan_ref": f"NPL-{caller.name}-{n}",
             "credit_code": code,

@@ -22,9 +22,10 @@ from loanfund.enterprises.credit_code import with_check_character
 from loanfund.enterprises.models import Enterprise
 from loanfund.enterprises.schemas import EnterpriseCreate
 from loanfund.loans.models import Loan
-from loanfund.loans.service import stored_events
 from loanfund.loans.state import replay
+from loanfund.loans.writes import stored_events
 from loanfund.portfolio import service as portfolio
+from loanfund.rules import loan_rules
 from loanfund.staff import service as staff_service
 from loanfund.staff.models import Role
 
@@ -55,7 +56,12 @@ def staff_caller(session: Session, settings: Settings, role: str, name: str | No
 
 def bank_caller(session: Session, settings: Settings, code: str, share: str = "0.80") -> Caller:
     bank = bank_service.create_bank(
-        session, TEST_ACTOR, code=code, name=f"Bank {code}", fund_share=Decimal(share)
+        session,
+        TEST_ACTOR,
+        code=code,
+        name=f"Bank {code}",
+        fund_share=Decimal(share),
+        allow_contracts_without_application=True,  # the tests register historical contracts
     )
     issued = staff_service.issue_key(session, settings, TEST_ACTOR, bank=bank)
     session.commit()
@@ -76,6 +82,7 @@ def enterprise_payload(**overrides: Any) -> dict[str, Any]:
         "tech_reg_no": f"2021500114{next(_seq):05d}",
         "tech_reg_date": "2021-03-01",
         "headcount": 50,
+        "grade": "A",  # on record: a contract without an application is checked against its line
     }
     data.update(overrides)
     return data
@@ -179,10 +186,10 @@ def assert_loans_replay_and_aggregates_rebuild(session: Session, settings: Setti
     a rebuild from the loans (the rebuild is rolled back)."""
     session.expire_all()
     for loan in session.scalars(select(Loan)):
-        assert loan.snapshot == replay(loan.contract, stored_events(session, loan.id), settings.npl_days)
+        assert loan.snapshot == replay(loan.contract, stored_events(session, loan.id), loan_rules(settings))
     maintained = portfolio.snapshot_tables(session)
     nested = session.begin_nested()
-    portfolio.rebuild(session, settings.npl_days)
+    portfolio.rebuild(session, loan_rules(settings))
     rebuilt = portfolio.snapshot_tables(session)
     nested.rollback()
     assert maintained == rebuilt

@@ -29,7 +29,7 @@ from loanfund.core.ratelimit import RateLimiter
 from loanfund.enterprises.router import router as enterprises_router
 from loanfund.fund.oversight_router import router as fund_oversight_router
 from loanfund.fund.router import router as fund_router
-from loanfund.loans import grouped
+from loanfund.loans import group_commit
 from loanfund.loans.router import router as loans_router
 from loanfund.ops.router import router as ops_router
 from loanfund.rates.router import router as rates_router
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.head_revision = head_revision()
     app.state.rate_limiter = RateLimiter()  # per process; see core/ratelimit.py
     app.state.single_events = GroupCommit(
-        partial(grouped.post_many, settings),
+        partial(group_commit.post_many, settings),
         max_group=settings.group_commit_max_items,
         leaders=settings.group_commit_leaders,
     )

@@ -16,6 +16,7 @@ from loanfund.core.db import make_engine
 from loanfund.core.errors import LoanfundError
 from loanfund.core.migrations import upgrade
 from loanfund.core.session import transaction
+from loanfund.rules import loan_rules
 from loanfund.staff import service as staff_service
 from loanfund.staff.models import ApiKey, Role
 
@@ -84,6 +85,13 @@ def bank_create(
     code: Annotated[str, typer.Option(help="Short code, A-Z 0-9 _")],
     fund_share: Annotated[str | None, typer.Option(help="Fund share of principal losses, e.g. 0.80")] = None,
     lending_quota: Annotated[str | None, typer.Option(help="Lending quota in yuan")] = None,
+    allow_contracts_without_application: Annotated[
+        bool,
+        typer.Option(
+            "--allow-contracts-without-application",
+            help="Let the bank register contracts without an application (historical imports)",
+        ),
+    ] = False,
 ) -> None:
     """Create a partner bank and print its first key (alone on the last line)."""
     from loanfund.banks.schemas import BankCreate
@@ -108,6 +116,7 @@ def bank_create(
                 name=body.name,
                 fund_share=body.fund_share or settings.default_fund_share,
                 lending_quota=body.lending_quota,
+                allow_contracts_without_application=allow_contracts_without_application,
             )
             issued = staff_service.issue_key(session, settings, CLI, bank=bank, label="created with the bank")
     except LoanfundError as exc:
@@ -216,7 +225,7 @@ def portfolio_verify() -> None:
     settings = get_settings()
     with transaction(make_engine(settings)) as session:
         maintained = portfolio.snapshot_tables(session)
-        portfolio.rebuild(session, settings.npl_days)
+        portfolio.rebuild(session, loan_rules(settings))
         rebuilt = portfolio.snapshot_tables(session)
         session.rollback()
     diff = {
@@ -237,7 +246,7 @@ def portfolio_rebuild() -> None:
 
     settings = get_settings()
     with transaction(make_engine(settings)) as session:
-        portfolio.rebuild(session, settings.npl_days)
+        portfolio.rebuild(session, loan_rules(settings))
     typer.echo("portfolio aggregates rebuilt")
 
 

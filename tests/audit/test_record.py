@@ -40,17 +40,17 @@ def test_json_text_is_the_jsonable_value_written(value: dict[str, Any]) -> None:
     assert json.loads(_json_text(value)) == json.loads(json.dumps(_jsonable(value)))
 
 
-@pytest.mark.parametrize("through_writer", [False, True], ids=["direct", "through-a-writer"])
+@pytest.mark.parametrize("through_writer", [False, True], ids=["direct", "in-a-pipeline"])
 def test_record_many_stores_what_record_stores(session: Session, through_writer: bool) -> None:
-    """Directly (a JSON text per value), or queued on a bulk writer (all records as one document)."""
+    """Directly, or queued in a bulk pipeline (all records as one document in both cases)."""
     actor = Actor("system", None, "system")
     for i, value in enumerate(VALUES):
         record(session, actor, "test.one", "thing", i, before=value, after=value)
     entries = [Entry("test.many", "thing", i, before=v, after=v) for i, v in enumerate(VALUES)]
     entries.append(Entry("test.many", "thing", "only-a-reason", reason='quote " and 银行'))
     if through_writer:
-        with bulk.Writer(session) as writer:
-            record_many(session, actor, entries, writer=writer)
+        with bulk.pipeline(session):
+            record_many(session, actor, entries)
     else:
         record_many(session, actor, entries)
     record_many(session, actor, [Entry("test.none", "thing", 0)])

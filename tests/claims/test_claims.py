@@ -128,7 +128,7 @@ def test_filing_rules(client: TestClient, bank_a: Caller, bank_b: Caller, npl_lo
     )
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "loan_not_non_performing"
-    stale = npl_loan(bank_a, "100000", dpd=300)  # non-performing since 210 days ago: window closed
+    stale = npl_loan(bank_a, "100000", dpd=300, age=330)  # non-performing since 210 days ago: closed
     r = client.post(
         URL, json={"loan_id": stale["id"], "principal_at_default": "100000"}, headers=bank_a.headers
     )

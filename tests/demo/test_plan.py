@@ -12,7 +12,7 @@ import pytest
 from loanfund.core.config import Settings
 from loanfund.demo import plan
 from loanfund.demo.seed import enterprise_rows
-from loanfund.loans.service import add_months
+from loanfund.rules import add_months
 
 LPR = [
     (date(2015, 10, 24), Decimal("4.35")),

@@ -31,11 +31,11 @@ from loanfund.fund import breakers, ledger
 from loanfund.fund import service as fund_service
 from loanfund.fund.models import Contribution, LedgerAccount, LedgerEntry, LedgerTransaction
 from loanfund.loans.models import Loan, LoanEvent
-from loanfund.loans.service import add_months
 from loanfund.loans.state import EventKind, LoanState
 from loanfund.portfolio import service as portfolio
 from loanfund.portfolio.models import PortfolioMonthly
 from loanfund.rates import service as rates
+from loanfund.rules import add_months, loan_rules
 from loanfund.staff.models import Role, Staff
 from loanfund.status_reports.models import Discrepancy
 from tests.demo.conftest import Demo, cli_env, runner
@@ -200,7 +200,7 @@ def test_no_breaker_tripped(session: Session, demo: Demo) -> None:
 def test_the_aggregates_equal_a_rebuild(session: Session, demo: Demo) -> None:
     kept = portfolio.snapshot_tables(session)
     with session.begin_nested() as savepoint:
-        portfolio.rebuild(session, demo.settings.npl_days)
+        portfolio.rebuild(session, loan_rules(demo.settings))
         rebuilt = portfolio.snapshot_tables(session)
         savepoint.rollback()
     assert kept == rebuilt

@@ -14,7 +14,12 @@ _codes = itertools.count(1)
 
 def make_bank(session: Session) -> int:
     bank = bank_service.create_bank(
-        session, TEST_ACTOR, code=f"FUND_{next(_codes)}", name="Fund test bank", fund_share=Decimal("0.80")
+        session,
+        TEST_ACTOR,
+        code=f"FUND_{next(_codes)}",
+        name="Fund test bank",
+        fund_share=Decimal("0.80"),
+        allow_contracts_without_application=True,
     )
     return bank.id
 

@@ -111,7 +111,12 @@ def test_parallel_payouts_reservations_and_double_payments(fresh_engine: Engine)
     engine = fresh_engine
     with transaction(engine) as session:
         bank_id = bank_service.create_bank(
-            session, ACTOR, code="RACE", name="Race bank", fund_share=Decimal("0.80")
+            session,
+            ACTOR,
+            code="RACE",
+            name="Race bank",
+            fund_share=Decimal("0.80"),
+            allow_contracts_without_application=True,
         ).id
         contributions.record_contribution(
             session,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -181,3 +182,27 @@ def test_programme_breaker_stops_coverage(
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "coverage_stopped"
     assert session.scalar(select(AuditRecord).where(AuditRecord.entity_id == "programme")) is not None
+
+    # a top-up brings the ratio under the line (560,000 ÷ 3,000,000): the stop holds all the same
+    contribute(session, 2_000_000)
+    breakers = client.get("/api/v1/fund/breakers", headers=analyst.headers).json()
+    assert Decimal(breakers["programme"]["ratio"]) < Decimal(breakers["programme"]["stop_ratio"])
+    assert breakers["programme"]["coverage_stopped"] is True
+    programme, *banks = breakers["breakers"]
+    assert (programme["scope"], programme["state"], programme["bank_code"]) == ("programme", "stopped", None)
+    assert banks
+    assert all(b["bank_code"] for b in banks)
+    r = _contract(client, bank_a, code, "STOP-2", "1000", today)
+    assert r.json()["error"]["code"] == "coverage_stopped"
+    # only an officer lifts it, with a reason; audited
+    lift = "/api/v1/fund/breakers/programme/lift"
+    assert client.post(lift, json={"reason": "reviewed"}, headers=analyst.headers).status_code == 403
+    assert client.post(lift, json={}, headers=officer.headers).status_code == 422
+    r = client.post(lift, json={"reason": "2021 payouts reviewed; top-up received"}, headers=officer.headers)
+    assert (r.status_code, r.json()["state"], r.json()["lifted"]) == (200, "normal", True)
+    assert client.post(lift, json={"reason": "again"}, headers=officer.headers).status_code == 409
+    assert _contract(client, bank_a, code, "STOP-3", "1000", today).status_code == 201
+    lifted = session.scalars(
+        select(AuditRecord).where(AuditRecord.entity_id == "programme", AuditRecord.action == "breaker.lift")
+    ).one()
+    assert lifted.reason == "2021 payouts reviewed; top-up received"

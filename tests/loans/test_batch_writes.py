@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from loanfund.audit.models import AuditRecord
 from loanfund.core.config import Settings
-from loanfund.loans import batch
+from loanfund.loans import writes
 from loanfund.loans.models import Loan, LoanEvent
 from tests.factories import (
     Caller,
@@ -35,7 +35,7 @@ def part(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int
     """Items per part handed to the writer: the whole batch at once, or two at a time (so that an event
     meets its loan written by an earlier part, and a backdated event's replay meets events of this
     batch already written)."""
-    monkeypatch.setattr(batch, "_PART", request.param)
+    monkeypatch.setattr(writes, "_PART", request.param)
     return int(request.param)
 
 

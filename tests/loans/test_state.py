@@ -19,8 +19,10 @@ from loanfund.loans.state import (
     apply,
     replay,
 )
+from loanfund.rules import LoanRules
 
 CONTRACT = Contract(amount_fen=1_000_000, start_date=date(2021, 3, 1), maturity_date=date(2022, 2, 28))
+LR = LoanRules(npl_days=90, early_default_months=6)
 
 events = st.lists(
     st.one_of(
@@ -53,7 +55,7 @@ def _accepted(evs: list[Event]) -> list[Event]:
     snap, kept = Snapshot(), []
     for e in sorted(evs, key=lambda e: e.event_date):
         try:
-            snap = apply(snap, CONTRACT, e, 90)
+            snap = apply(snap, CONTRACT, e, LR)
             kept.append(e)
         except LoanRuleError:
             pass
@@ -66,9 +68,9 @@ def _post_like_the_service(posting: list[Event]) -> tuple[Snapshot, list[Event]]
     for e in posting:
         try:
             if snap.last_event_date is None or e.event_date >= snap.last_event_date:
-                new = apply(snap, CONTRACT, e, 90)
+                new = apply(snap, CONTRACT, e, LR)
             else:
-                new = replay(CONTRACT, [*accepted, e], 90)
+                new = replay(CONTRACT, [*accepted, e], LR)
         except LoanRuleError:
             continue
         snap = new
@@ -85,7 +87,7 @@ def test_backdated_posting_equals_posting_in_date_order(evs: list[Event], rnd: o
     incremental, accepted = _post_like_the_service(posting)
     # the same accepted events, posted in date order (same-day events in the order they were posted)
     in_date_order = sorted(accepted, key=lambda e: e.event_date)
-    assert incremental == replay(CONTRACT, in_date_order, 90)
+    assert incremental == replay(CONTRACT, in_date_order, LR)
     assert _post_like_the_service(in_date_order)[0] == incremental
     assert incremental.outstanding_fen == sum(
         e.principal_fen if e.kind is EventKind.disbursement else -e.principal_fen
@@ -96,8 +98,8 @@ def test_backdated_posting_equals_posting_in_date_order(evs: list[Event], rnd: o
 
 
 def test_npl_since_is_when_the_line_was_crossed() -> None:
-    snap = apply(Snapshot(), CONTRACT, Event(EventKind.disbursement, date(2021, 3, 1), 10), 90)
-    snap = apply(snap, CONTRACT, Event(EventKind.delinquency, date(2021, 9, 30), days_past_due=100), 90)
+    snap = apply(Snapshot(), CONTRACT, Event(EventKind.disbursement, date(2021, 3, 1), 10), LR)
+    snap = apply(snap, CONTRACT, Event(EventKind.delinquency, date(2021, 9, 30), days_past_due=100), LR)
     assert snap.state is LoanState.non_performing
     assert snap.npl_since == date(2021, 9, 20)
 
@@ -105,7 +107,7 @@ def test_npl_since_is_when_the_line_was_crossed() -> None:
 def test_fund_states_take_no_bank_events() -> None:
     snap = Snapshot(state=LoanState.compensated, disbursed_fen=10, first_disbursed_on=date(2021, 3, 1))
     with pytest.raises(LoanRuleError) as exc:
-        apply(snap, CONTRACT, Event(EventKind.repayment, date(2021, 5, 1), 1), 90)
+        apply(snap, CONTRACT, Event(EventKind.repayment, date(2021, 5, 1), 1), LR)
     assert exc.value.conflict
 
 

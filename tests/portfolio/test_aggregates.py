@@ -20,6 +20,7 @@ from loanfund.fund.models import ContributionSource
 from loanfund.loans import service as loan_service
 from loanfund.loans.state import Event, EventKind, LoanState
 from loanfund.portfolio import service as portfolio
+from loanfund.rules import loan_rules
 from tests.factories import TEST_ACTOR, enterprise_payload
 
 START = date(2021, 3, 1)
@@ -40,7 +41,7 @@ steps = st.lists(
 def _check(session: Session, settings_: Settings) -> None:
     maintained = portfolio.snapshot_tables(session)
     nested = session.begin_nested()
-    portfolio.rebuild(session, settings_.npl_days)
+    portfolio.rebuild(session, loan_rules(settings_))
     rebuilt = portfolio.snapshot_tables(session)
     nested.rollback()
     assert maintained == rebuilt
@@ -52,7 +53,12 @@ def test_maintained_aggregates_equal_a_rebuild(session: Session, settings: Setti
     nested = session.begin_nested()
     try:
         bank = bank_service.create_bank(
-            session, TEST_ACTOR, code="AGG", name="agg", fund_share=Decimal("0.8")
+            session,
+            TEST_ACTOR,
+            code="AGG",
+            name="agg",
+            fund_share=Decimal("0.8"),
+            allow_contracts_without_application=True,
         )
         record_contribution(
             session,

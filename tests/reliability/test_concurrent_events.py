@@ -1,7 +1,7 @@
 """Concurrent single repayments and delinquency reports on shared loans, against two server processes,
 each request sent twice with its key: every answer is 201 and its retry replays it byte for byte, no
 event is lost or doubled, every loan equals a replay of its events, the aggregates equal a rebuild, and
-the requests were written in groups (`loans.grouped`) with one audit record each."""
+the requests were written in groups (`loans.group_commit`) with one audit record each."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from loanfund.enterprises.schemas import EnterpriseCreate
 from loanfund.fund.contributions import record_contribution
 from loanfund.fund.models import ContributionSource
 from loanfund.loans import service as loan_service
+from loanfund.loans import writes
 from loanfund.loans.models import Loan, LoanEvent
 from loanfund.loans.state import Event, EventKind, replay
 from loanfund.portfolio import service as portfolio
+from loanfund.rules import loan_rules
 from loanfund.staff import service as staff_service
 from tests.factories import credit_code
 from tests.reliability.conftest import Server
@@ -41,14 +43,23 @@ def _seed(server: Server) -> tuple[list[int], str]:
     engine = create_engine(server.database_url)
     with Session(engine, expire_on_commit=False) as s:
         bank = bank_service.create_bank(
-            s, SYSTEM, code="CONC", name="Concurrent bank", fund_share=Decimal("0.8")
+            s,
+            SYSTEM,
+            code="CONC",
+            name="Concurrent bank",
+            fund_share=Decimal("0.8"),
+            allow_contracts_without_application=True,
         )
         key = staff_service.issue_key(s, settings, SYSTEM, bank=bank).secret
         ent = enterprise_service.create_enterprise(
             s,
             SYSTEM,
             EnterpriseCreate(
-                credit_code=credit_code(), name="重庆并发还款有限公司", industry="C", tech_reg_no="R2"
+                credit_code=credit_code(),
+                name="重庆并发还款有限公司",
+                industry="C",
+                tech_reg_no="R2",
+                grade="A",
             ),
         )
         record_contribution(
@@ -141,10 +152,10 @@ def test_concurrent_single_events_are_written_once_each(server: Server) -> None:
         for loan in s.scalars(select(Loan)):
             assert loan.interest_repaid_fen == interest[loan.id]
             assert loan.snapshot == replay(
-                loan.contract, loan_service.stored_events(s, loan.id), settings.npl_days
+                loan.contract, writes.stored_events(s, loan.id), loan_rules(settings)
             )
         maintained = portfolio.snapshot_tables(s)
-        portfolio.rebuild(s, settings.npl_days)
+        portfolio.rebuild(s, loan_rules(settings))
         assert portfolio.snapshot_tables(s) == maintained
         s.rollback()
         audited = select(AuditRecord).where(AuditRecord.action.in_(["loan.repayment", "loan.delinquency"]))

@@ -52,14 +52,28 @@ def _batch(b: int, code: str) -> dict[str, Any]:
 
 
 def _seed(server: Server) -> tuple[str, str]:
-    key = server.cli("bank", "create", "--name", "Crash bank", "--code", "CRASH").strip().splitlines()[-1]
+    key = (
+        server.cli(
+            "bank",
+            "create",
+            "--name",
+            "Crash bank",
+            "--code",
+            "CRASH",
+            "--allow-contracts-without-application",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     engine = create_engine(server.database_url)
     code = credit_code()
     with Session(engine) as s:
         enterprise_service.create_enterprise(
             s,
             SYSTEM,
-            EnterpriseCreate(credit_code=code, name="重庆崩溃测试有限公司", industry="I", tech_reg_no="T1"),
+            EnterpriseCreate(
+                credit_code=code, name="重庆崩溃测试有限公司", industry="I", tech_reg_no="T1", grade="A"
+            ),
         )
         record_contribution(
             s,

@@ -80,7 +80,19 @@ def test_database_restart_gives_503_then_recovers(server: Server, backend: str) 
     url = make_url(server.database_url)
     proxy = Proxy(url.port or 5432)
     proxy.start()
-    key = server.cli("bank", "create", "--name", "Outage bank", "--code", "OUT").strip().splitlines()[-1]
+    key = (
+        server.cli(
+            "bank",
+            "create",
+            "--name",
+            "Outage bank",
+            "--code",
+            "OUT",
+            "--allow-contracts-without-application",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     server.env["LOANFUND_DATABASE_URL"] = url.set(port=proxy.port).render_as_string(hide_password=False)
     server.start()
     headers = {"Authorization": f"Bearer {key}"}

@@ -41,7 +41,14 @@ def _seed(server: Server) -> tuple[list[int], str]:
     today = business_today(settings)
     engine = create_engine(server.database_url)
     with Session(engine, expire_on_commit=False) as s:
-        bank = bank_service.create_bank(s, SYSTEM, code="RACE", name="Race bank", fund_share=Decimal("0.8"))
+        bank = bank_service.create_bank(
+            s,
+            SYSTEM,
+            code="RACE",
+            name="Race bank",
+            fund_share=Decimal("0.8"),
+            allow_contracts_without_application=True,
+        )
         reviewer = staff_service.create_staff(s, SYSTEM, name="reviewer", role=Role.officer)
         payer = staff_service.create_staff(s, SYSTEM, name="payer", role=Role.approver)
         key = staff_service.issue_key(s, settings, SYSTEM, staff=payer).secret
@@ -49,7 +56,11 @@ def _seed(server: Server) -> tuple[list[int], str]:
             s,
             SYSTEM,
             EnterpriseCreate(
-                credit_code=credit_code(), name="重庆并发测试有限公司", industry="C", tech_reg_no="R1"
+                credit_code=credit_code(),
+                name="重庆并发测试有限公司",
+                industry="C",
+                tech_reg_no="R1",
+                grade="A",
             ),
         )
         record_contribution(
@@ -62,6 +73,7 @@ def _seed(server: Server) -> tuple[list[int], str]:
         )
         start = today - timedelta(days=200)
         claims = []
+        loans = []
         for i in range(CLAIMS + 1):
             amount = PRINCIPAL_FEN * (5 if i == CLAIMS else 1)
             loan = loan_service.register_contract(
@@ -84,6 +96,9 @@ def _seed(server: Server) -> tuple[list[int], str]:
                 Event(EventKind.disbursement, start, amount),
                 bank_event_ref=f"R-{i}-d",
             )
+            loans.append((loan, amount))
+        # then every loan defaults (the bank's breaker trips on the first: no more lending after it)
+        for i, (loan, amount) in enumerate(loans):
             loan_service.post_event(
                 s,
                 settings,

@@ -206,6 +206,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/fund/breakers"):                Row("401 200 200 200 200 200 200 401"),
     ("POST", "/api/v1/fund/breakers/{bank_id}/lift"): Row("401 403 403 403 409 403 403 401",
                                                          body=lambda w: REASON),
+    ("POST", "/api/v1/fund/breakers/programme/lift"): Row("401 403 403 403 409 403 403 401",
+                                                         body=lambda w: REASON),
     # compensation claims
     ("POST", "/api/v1/claims"):                      Row("401 201 404 403 403 403 403 401",
                                                          body=lambda w: {"loan_id": w.npl_loan_id,

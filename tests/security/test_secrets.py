@@ -105,6 +105,8 @@ def test_keys_and_tokens_are_shown_once_and_never_logged_or_stored(
 
     # bank key
     bank = call("POST", "/api/v1/banks", 201, json={"code": "SECRETBANK", "name": "S"}, headers=officer)
+    terms = {"allow_contracts_without_application": True}
+    call("PATCH", f"/api/v1/banks/{bank.json()['id']}", 200, json=terms, headers=officer)
     issued_bank = call("POST", f"/api/v1/banks/{bank.json()['id']}/keys", 201, json={}, headers=admin)
     bank_key = issued_bank.json()["key"]
     as_bank = {"Authorization": f"Bearer {bank_key}"}

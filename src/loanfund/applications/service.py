@@ -33,6 +33,8 @@ from loanfund.core.errors import Conflict, InvalidInput, NotFound
 from loanfund.core.money import to_fen, yuan_str
 from loanfund.core.security import hash_secret, new_secret, same
 from loanfund.enterprises import repository as enterprise_repository
+from loanfund.enterprises import service as enterprise_service
+from loanfund.enterprises.models import Enterprise
 from loanfund.loans.models import Loan
 from loanfund.rates.service import credit_line_for, max_rate_on
 
@@ -161,6 +163,8 @@ def submit_application(
     session.flush()
     actor = Actor(kind="enterprise", id=ent.id if ent else None, name=f"enterprise:{data.credit_code}")
     record(session, actor, "application.submit", "application", app.application_no, after=_snap(app))
+    if ent is not None and app.grade is not None:
+        enterprise_service.set_grade(session, actor, ent, app.grade, f"application {app.application_no}")
     return app, token
 
 
@@ -288,6 +292,10 @@ def override_evaluation(
         after=_snap(app),
         reason=reason,
     )
+    if app.grade is not None and app.enterprise_id is not None:
+        ent = session.get(Enterprise, app.enterprise_id)
+        assert ent is not None
+        enterprise_service.set_grade(session, actor, ent, app.grade, f"application {app.application_no}")
     return app
 
 

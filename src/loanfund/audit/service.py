@@ -14,7 +14,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from loanfund.audit.models import AuditRecord
-from loanfund.core.bulk import Writer, insert_rows
+from loanfund.core.bulk import insert_documents
 from loanfund.core.context import request_id_var
 from loanfund.core.db import utcnow
 
@@ -124,35 +124,22 @@ def _entry_fields(e: Entry) -> dict[str, Any]:
     }
 
 
-def _entry_row(e: Entry) -> dict[str, Any]:
-    """`_entry_fields` with `before` and `after` written to JSON text."""
-    row = _entry_fields(e)
-    for side in ("before", "after"):
-        if row[side] is not None:
-            row[side] = _json_text(row[side])
-    return row
-
-
 def record_many(
-    session: Session, actor: Actor, entries: Sequence[Entry], *, writer: Writer | None = None
+    session: Session, actor: Actor, entries: Sequence[Entry], *, request_id: str | None = None
 ) -> None:
-    """Write many audit records in one statement, in order, at one timestamp (what `record` writes,
-    without an ORM object per record; `before` and `after` are written to JSON text here, in one pass
-    each); through `writer` when given."""
+    """Write many audit records of one actor in one statement, in order, at one timestamp (what
+    `record` writes, without an ORM object per record; `before` and `after` are written to JSON in one
+    pass per column). The request id is the current request's unless given."""
     if not entries:
         return
-    table: Table = AuditRecord.__table__  # type: ignore[assignment]
     same = {
         "at": utcnow(),
         "actor_kind": actor.kind,
         "actor_id": actor.id,
         "actor_name": actor.name,
-        "request_id": request_id_var.get(),
+        "request_id": request_id if request_id is not None else request_id_var.get(),
     }
-    if writer is not None:  # `before` and `after` as one JSON array each
-        writer.insert_documents(table, [_entry_fields(e) for e in entries], same=same, encode=_json_text)
-        return
-    insert_rows(session, table, [_entry_row(e) for e in entries], as_text=("before", "after"), same=same)
+    insert_documents(session, _TABLE, [_entry_fields(e) for e in entries], same=same, encode=_json_text)
 
 
 @dataclass(frozen=True)
@@ -165,27 +152,24 @@ class Attributed:
 
 
 def record_each(session: Session, records: Sequence[Attributed]) -> None:
-    """Write the audit records of several requests done in one transaction (`core.group_commit`), each
-    with its own actor and request id, in one statement at one timestamp."""
+    """Write the audit records of several requests done in one transaction (group commit), each with its
+    own actor and request id, in one statement at one timestamp."""
     if not records:
         return
-    table: Table = AuditRecord.__table__  # type: ignore[assignment]
-    insert_rows(
-        session,
-        table,
-        [
-            {
-                **_entry_row(r.entry),
-                "actor_kind": r.actor.kind,
-                "actor_id": r.actor.id,
-                "actor_name": r.actor.name,
-                "request_id": r.request_id,
-            }
-            for r in records
-        ],
-        as_text=("before", "after"),
-        same={"at": utcnow()},
-    )
+    rows = [
+        {
+            **_entry_fields(r.entry),
+            "actor_kind": r.actor.kind,
+            "actor_id": r.actor.id,
+            "actor_name": r.actor.name,
+            "request_id": r.request_id,
+        }
+        for r in records
+    ]
+    insert_documents(session, _TABLE, rows, same={"at": utcnow()}, encode=_json_text)
+
+
+_TABLE: Table = AuditRecord.__table__  # type: ignore[assignment]
 
 
 def list_records(

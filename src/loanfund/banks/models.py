@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Enum, Numeric, String, Text
+from sqlalchemy import CheckConstraint, Enum, Numeric, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loanfund.core.db import Base, TimestampMixin
@@ -32,3 +32,5 @@ class Bank(TimestampMixin, Base):
         Enum(BankStatus, native_enum=False, length=16, validate_strings=True), default=BankStatus.active
     )
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # contracts without an application (historical imports) are refused unless an officer allows them
+    allow_contracts_without_application: Mapped[bool] = mapped_column(default=False, server_default=false())

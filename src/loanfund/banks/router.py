@@ -80,6 +80,7 @@ def update_bank(bank_id: IdPath, body: BankUpdate, session: DbSession, caller: B
         fund_share=body.fund_share,
         lending_quota=body.lending_quota,
         clear_lending_quota=body.clear_lending_quota,
+        allow_contracts_without_application=body.allow_contracts_without_application,
     )
     return BankRead.of(bank)
 

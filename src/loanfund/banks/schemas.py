@@ -30,6 +30,11 @@ class BankUpdate(BaseModel):
     fund_share: FundShare | None = None
     lending_quota: PositiveYuan | None = None
     clear_lending_quota: bool = False
+    allow_contracts_without_application: bool | None = Field(
+        default=None,
+        description="Let the bank register contracts without an application (historical imports, "
+        "checked against the enterprise's own grade's credit line); off for a new bank",
+    )
 
 
 class StatusChange(BaseModel):
@@ -46,6 +51,7 @@ class BankRead(BaseModel):
     lending_quota: YuanStr | None
     status: BankStatus
     status_reason: str | None
+    allow_contracts_without_application: bool
     created_at: datetime
     updated_at: datetime
 
@@ -59,6 +65,7 @@ class BankRead(BaseModel):
             lending_quota=yuan_str(bank.lending_quota_fen) if bank.lending_quota_fen is not None else None,
             status=bank.status,
             status_reason=bank.status_reason,
+            allow_contracts_without_application=bank.allow_contracts_without_application,
             created_at=bank.created_at,
             updated_at=bank.updated_at,
         )

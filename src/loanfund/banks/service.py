@@ -13,7 +13,15 @@ from loanfund.core.errors import Conflict, NotFound
 from loanfund.core.money import to_fen
 
 _SHARE_PLACES = Decimal("0.0001")
-_FIELDS = ["code", "name", "fund_share", "lending_quota_fen", "status", "status_reason"]
+_FIELDS = [
+    "code",
+    "name",
+    "fund_share",
+    "lending_quota_fen",
+    "status",
+    "status_reason",
+    "allow_contracts_without_application",
+]
 
 
 def create_bank(
@@ -24,6 +32,7 @@ def create_bank(
     name: str,
     fund_share: Decimal,
     lending_quota: Decimal | None = None,
+    allow_contracts_without_application: bool = False,
 ) -> Bank:
     if repository.by_code(session, code) is not None:
         raise Conflict(f"A bank with code {code} already exists", code="bank_code_taken")
@@ -33,6 +42,7 @@ def create_bank(
         fund_share=fund_share.quantize(_SHARE_PLACES),
         lending_quota_fen=to_fen(lending_quota) if lending_quota is not None else None,
         status=BankStatus.active,
+        allow_contracts_without_application=allow_contracts_without_application,
     )
     session.add(bank)
     session.flush()
@@ -56,6 +66,7 @@ def update_bank(
     fund_share: Decimal | None,
     lending_quota: Decimal | None,
     clear_lending_quota: bool,
+    allow_contracts_without_application: bool | None = None,
 ) -> Bank:
     before = snapshot(bank, _FIELDS)
     if name is not None:
@@ -66,6 +77,8 @@ def update_bank(
         bank.lending_quota_fen = None
     elif lending_quota is not None:
         bank.lending_quota_fen = to_fen(lending_quota)
+    if allow_contracts_without_application is not None:
+        bank.allow_contracts_without_application = allow_contracts_without_application
     session.flush()
     record(session, actor, "bank.update", "bank", bank.id, before=before, after=snapshot(bank, _FIELDS))
     return bank

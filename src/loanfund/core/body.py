@@ -22,9 +22,15 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
+Salvage = Callable[[Request, Any], Any]
 
-def validated_json_route(model: type[BaseModel]) -> type[APIRoute]:
-    """A route class whose JSON body is validated from its raw bytes as `model`."""
+
+def validated_json_route(model: type[BaseModel], salvage: Salvage | None = None) -> type[APIRoute]:
+    """A route class whose JSON body is validated from its raw bytes as `model`.
+
+    A body the fast path refuses is handed to `salvage` (if given) as `json.loads` reads it, with the
+    request: it may return an instance of `model` made of what it could keep (and leave what it could
+    not on `request.state` for the endpoint to report), or the data as it is for FastAPI to refuse."""
 
     class ModelRequest(Request):
         async def json(self) -> Any:
@@ -34,7 +40,8 @@ def validated_json_route(model: type[BaseModel]) -> type[APIRoute]:
                     self._json = model.model_validate_json(body)
                 except ValidationError:
                     # FastAPI reports it: its JSON decode error, or the fields its validation refuses
-                    self._json = json.loads(body)
+                    data = json.loads(body)
+                    self._json = data if salvage is None else salvage(self, data)
             return self._json
 
     class ModelRoute(APIRoute):

@@ -13,8 +13,10 @@ protocol's bulk paths instead:
 On PostgreSQL the statements go to psycopg directly (with binary array parameters), not through
 SQLAlchemy's `execute`: the driver's errors are raised as SQLAlchemy would raise them.
 
-A `Writer` sends such inserts and updates without waiting for them (pipeline mode), in the session's
-transaction: the database writes one part of a batch while Python works out the next.
+Inside `with pipeline(session):` the same calls send their inserts and updates without waiting for them
+(psycopg's pipeline mode), in the session's transaction: the database writes one part of a batch while
+Python works out the next. The callers do not change: `audit` and `portfolio` write through these
+functions whether or not a pipeline is open on the session.
 
 Values go through each column's bind processing first (enums to their names, UTC timestamps, JSON), and
 missing columns get their Python-side defaults, exactly as an ORM or Core INSERT would. On other
@@ -30,12 +32,11 @@ import array
 import struct
 import sys
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from operator import itemgetter
-from types import TracebackType
 from typing import Any
 
 import psycopg
@@ -110,14 +111,14 @@ def _driver(session: Session) -> psycopg.Connection[Any]:
         session.flush()
     conn = session.connection().connection.driver_connection
     assert conn is not None
-    _pause_writer(conn)  # a `Writer` pipelining on it waits for its statements first
+    _pause_writer(conn)  # a `pipeline` on it waits for its statements first
     return conn  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
 class _Job:
     """A statement prepared in the caller's thread (SQL rendered, parameters bind-processed), to be
-    run on a psycopg connection: now, or later by a `Writer`. `copy` writes the rows of a COPY."""
+    run on a psycopg connection: now, or later in a `pipeline`. `copy` writes the rows of a COPY."""
 
     sql: str
     params: Mapping[str, Any] | Sequence[Any] | None = None
@@ -248,9 +249,55 @@ def insert_rows(
             return list(session.execute(stmt, full).scalars())
         session.execute(stmt, full)
         return []
+    pipe = _pipeline_of(session)
+    if pipe is not None:
+        ids = pipe.take_ids(table, len(rows)) if return_ids else []
+        pipe.send(_insert_job(session, table, rows, same, ids, as_text))
+        return ids
     ids = _next_ids(session, table, len(rows)) if return_ids else []
     _copy_job(session, table, rows, same, ids, as_text)(_driver(session))
     return ids
+
+
+def reserve_ids(session: Session, table: Table, n: int) -> None:
+    """Inside a `pipeline`: draw `n` ids of `table` now, in one query, for the inserts with `return_ids`
+    queued later (so that queuing them never waits). Elsewhere nothing to do."""
+    pipe = _pipeline_of(session)
+    if pipe is not None and n > 0:
+        pipe.reserve_ids(table, n)
+
+
+def insert_documents(
+    session: Session,
+    table: Table,
+    rows: Sequence[Row],
+    *,
+    same: Mapping[str, Any],
+    encode: Callable[[Any], str],
+) -> None:
+    """`insert_rows` for rows with JSON columns (audit records, say), given as Python values. On
+    PostgreSQL each JSON column goes as one JSON array, written by one call of `encode`, which the
+    database splits (`json_array_elements`) — not one encoding call per value. Elsewhere the values
+    are written to JSON text by `encode` one by one."""
+    if not rows:
+        return
+    if not is_postgresql(session):
+        json_columns = [c for c in rows[0] if _sql_type(table, c, _dialect(session)) == "JSON"]
+        texts = [
+            {**row, **{c: None if row[c] is None else encode(row[c]) for c in json_columns}} for row in rows
+        ]
+        insert_rows(session, table, texts, same=same, as_text=json_columns)
+        return
+    _dispatch(session, _documents_job(session, table, rows, same, encode))
+
+
+def _dispatch(session: Session, job: _Job) -> None:
+    """Run a statement that returns nothing: queued on the session's pipeline if one is open, else now."""
+    pipe = _pipeline_of(session)
+    if pipe is not None:
+        pipe.send(job)
+    else:
+        job(_driver(session))
 
 
 def _split(
@@ -340,7 +387,7 @@ def _documents_job(
     same: Mapping[str, Any],
     encode: Callable[[Any], str],
 ) -> _Job:
-    """`Writer.insert_documents`: a column array per plain field, one JSON array per JSON field (of
+    """`insert_documents` on PostgreSQL: a column array per plain field, one JSON array per JSON field (of
     `null` where the field is None), read in step by `ROWS FROM`."""
     dialect, per_row, shared, constants = _split(session, table, rows, same)
     plain = [c for c in per_row if _sql_type(table, c, dialect) != "JSON"]
@@ -571,7 +618,7 @@ def update_rows(
             [{**{f"_k_{k}": r[k] for k in keys}, **{f"_v_{c}": r[c] for c in columns}} for r in rows],
         )
         return
-    _update_job(session, table, rows, keys, columns)(_driver(session))
+    _dispatch(session, _update_job(session, table, rows, keys, columns))
 
 
 def _update_job(
@@ -610,7 +657,13 @@ def insert_returning(
             )
             out.extend(tuple(r) for r in session.execute(stmt))
         return out
-    return _insert_returning_job(session, table, rows, columns, returning)(_driver(session))
+    job = _insert_returning_job(session, table, rows, columns, returning)
+    pipe = _pipeline_of(session)
+    if pipe is None:
+        return job(_driver(session))
+    cur = pipe.send(job)
+    pipe.pause()
+    return job.rows(cur)
 
 
 def _insert_returning_job(
@@ -644,7 +697,7 @@ def upsert_add(
         )
         session.execute(stmt, list(rows))
         return
-    _upsert_job(session, table, keys, figures, rows)(_driver(session))
+    _dispatch(session, _upsert_job(session, table, keys, figures, rows))
 
 
 def _upsert_job(
@@ -719,116 +772,30 @@ def select_matching(
 # --- writing while the caller goes on -------------------------------------------------------------------
 
 
-class Writer:
-    """Inserts and updates sent to PostgreSQL without waiting for them (psycopg's pipeline mode), in the
-    session's transaction: the database writes one part of a batch while Python works out the next, on
-    two cores instead of one after the other.
+class _Pipeline:
+    """The statements of a `pipeline` block, sent to PostgreSQL without waiting for them.
 
     Each statement is prepared when it is queued (rows read, parameters converted), so the caller may
-    change its objects afterwards. New ids come from `reserve_ids` (drawn from the table's sequence in one
-    query, beforehand), so that queuing an insert never waits.
-
-    Anything else that uses the connection meanwhile — a query through the session, another helper of
-    this module — first waits for the statements queued so far (`pause`), so it sees them; the writer
-    goes on pipelining at its next statement. A failed statement raises, as SQLAlchemy would raise it,
-    at the latest at `close` (the end of a `with` block); the statements after it did not run. On
-    databases other than PostgreSQL everything runs at once."""
+    change its objects afterwards. Anything else that uses the connection meanwhile — a query through the
+    session, a read of this module — first waits for the statements queued so far (`pause`), so it sees
+    them; pipelining resumes at the next statement queued. A failed statement raises, as SQLAlchemy
+    would raise it, at the latest when the block ends; the statements after it did not run."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._postgresql = is_postgresql(session)
         self._ids: dict[str, deque[int]] = {}
         self._conn: psycopg.Connection[Any] | None = None
         self._pipeline: AbstractContextManager[psycopg.Pipeline] | None = None
 
     def reserve_ids(self, table: Table, n: int) -> None:
-        """Draw `n` ids of `table` now for the inserts queued later with `return_ids`."""
-        if self._postgresql and n > 0:
-            self._ids.setdefault(table.name, deque()).extend(_next_ids(self.session, table, n))
+        self._ids.setdefault(table.name, deque()).extend(_next_ids(self.session, table, n))
 
-    def insert_rows(
-        self,
-        table: Table,
-        rows: Sequence[Row],
-        *,
-        same: Mapping[str, Any] | None = None,
-        return_ids: bool = False,
-        as_text: Collection[str] = (),
-    ) -> list[int]:
-        """`insert_rows`, queued; the new ids (reserved ones first) are known at once."""
-        if not rows:
-            return []
-        if not self._postgresql:
-            return insert_rows(self.session, table, rows, same=same, return_ids=return_ids, as_text=as_text)
-        ids: list[int] = []
-        if return_ids:
-            pool = self._ids.setdefault(table.name, deque())
-            if len(pool) < len(rows):
-                pool.extend(_next_ids(self.session, table, len(rows) - len(pool)))
-            ids = [pool.popleft() for _ in rows]
-        self._send(_insert_job(self.session, table, rows, dict(same or {}), ids, as_text))
-        return ids
-
-    def insert_documents(
-        self,
-        table: Table,
-        rows: Sequence[Row],
-        *,
-        same: Mapping[str, Any],
-        encode: Callable[[Any], str],
-    ) -> None:
-        """`insert_rows` for rows with JSON columns (audit records, say), given as Python values,
-        queued: each JSON column goes as one JSON array, written by one call of `encode`, which
-        PostgreSQL splits (`json_array_elements`) — not one encoding call per value. Elsewhere the
-        values are written to JSON text by `encode` one by one."""
-        if not rows:
-            return
-        if not self._postgresql:
-            json_columns = [c for c in rows[0] if _sql_type(table, c, _dialect(self.session)) == "JSON"]
-            texts = [
-                {**row, **{c: None if row[c] is None else encode(row[c]) for c in json_columns}}
-                for row in rows
-            ]
-            insert_rows(self.session, table, texts, same=same, as_text=json_columns)
-            return
-        self._send(_documents_job(self.session, table, rows, same, encode))
-
-    def update_rows(self, table: Table, rows: Sequence[Row], *, key: str = "id") -> None:
-        """`update_rows`, queued."""
-        if not rows:
-            return
-        if not self._postgresql:
-            update_rows(self.session, table, rows, key=key)
-            return
-        self._send(_update_job(self.session, table, rows, [key], [c for c in rows[0] if c != key]))
-
-    def upsert_add(
-        self, table: Table, keys: Sequence[str], figures: Sequence[str], rows: Sequence[Row]
-    ) -> None:
-        """`upsert_add`, queued."""
-        if not rows:
-            return
-        if not self._postgresql:
-            upsert_add(self.session, table, keys, figures, rows)
-            return
-        self._send(_upsert_job(self.session, table, keys, figures, rows))
-
-    def insert_returning(
-        self, table: Table, rows: Sequence[Row], returning: Sequence[str]
-    ) -> Callable[[], list[tuple[Any, ...]]]:
-        """`insert_returning`, queued: the function returned gives the rows it returns (waiting for the
-        statements queued so far, if they have not run yet)."""
-        if not rows or not self._postgresql:
-            found = insert_returning(self.session, table, rows, returning)
-            return lambda: found
-        job = _insert_returning_job(self.session, table, rows, list(rows[0].keys()), returning)
-        cur = self._send(job)
-
-        def result() -> list[tuple[Any, ...]]:
-            self.pause()
-            return job.rows(cur)
-
-        return result
+    def take_ids(self, table: Table, n: int) -> list[int]:
+        """`n` new ids of `table`: reserved ones first, the rest drawn now."""
+        pool = self._ids.setdefault(table.name, deque())
+        if len(pool) < n:
+            pool.extend(_next_ids(self.session, table, n - len(pool)))
+        return [pool.popleft() for _ in range(n)]
 
     def pause(self) -> None:
         """Wait for the statements queued so far and leave pipeline mode; raise the first failure."""
@@ -836,36 +803,18 @@ class Writer:
             return
         pipeline, self._pipeline = self._pipeline, None
         assert self._conn is not None
-        _WRITERS.pop(id(self._conn), None)
+        _PIPELINES.pop(id(self._conn), None)
         try:
             pipeline.__exit__(None, None, None)
         except psycopg.Error as exc:
             raise DBAPIError.instance("(pipelined statements)", None, exc, psycopg.Error) from exc
 
-    close = pause
-
-    def __enter__(self) -> Writer:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc is None or isinstance(exc, DBAPIError):
-            # a failure of the caller may only be its query in the transaction a queued statement
-            # aborted: the statement's failure is the one to report
-            self.close()
-            return
-        try:
-            self.close()
-        except DBAPIError:
-            pass  # the caller's own exception goes on; the transaction is rolled back anyway
-
-    def _send(self, job: _Job) -> psycopg.Cursor[Any]:
+    def send(self, job: _Job) -> psycopg.Cursor[Any]:
         if self._pipeline is None:
             self._conn = _driver(self.session)
             self._pipeline = self._conn.pipeline()
             self._pipeline.__enter__()
-            _WRITERS[id(self._conn)] = self
+            _PIPELINES[id(self._conn)] = self
         assert self._conn is not None
         try:
             return job.send(self._conn)
@@ -880,15 +829,54 @@ class Writer:
             raise exc
 
 
-# the writer that has the connection in pipeline mode, by connection: whoever else uses the connection
+_SESSION_KEY = "loanfund.bulk.pipeline"
+
+
+def _pipeline_of(session: Session) -> _Pipeline | None:
+    pipe: _Pipeline | None = session.info.get(_SESSION_KEY)
+    return pipe
+
+
+@contextmanager
+def pipeline(session: Session) -> Iterator[None]:
+    """Within the block, the inserts and updates of this module on `session` are queued in psycopg's
+    pipeline mode instead of waiting for each (on PostgreSQL; elsewhere they run at once as always). A
+    queued statement's failure is raised, as SQLAlchemy would raise it, at the latest when the block
+    ends; a failure of the block's own code wins over a queued one (the transaction is rolled back
+    anyway)."""
+    if not is_postgresql(session) or _pipeline_of(session) is not None:
+        yield
+        return
+    pipe = _Pipeline(session)
+    session.info[_SESSION_KEY] = pipe
+    try:
+        yield
+    except DBAPIError:
+        # the caller's failure may only be its query in the transaction a queued statement aborted:
+        # the statement's failure is the one to report
+        session.info.pop(_SESSION_KEY, None)
+        pipe.pause()
+        raise
+    except BaseException:
+        session.info.pop(_SESSION_KEY, None)
+        try:
+            pipe.pause()
+        except DBAPIError:
+            pass  # the caller's own exception goes on; the transaction is rolled back anyway
+        raise
+    session.info.pop(_SESSION_KEY, None)
+    pipe.pause()
+
+
+# the pipeline that has a connection in pipeline mode, by connection: whoever else uses the connection
 # pauses it first
-_WRITERS: dict[int, Writer] = {}
+_PIPELINES: dict[int, _Pipeline] = {}
 
 
 def _pause_writer(conn: Any) -> None:
-    writer = _WRITERS.get(id(conn))
-    if writer is not None:
-        writer.pause()
+    pipe = _PIPELINES.get(id(conn))
+    if pipe is not None:
+        pipe.pause()
 
 
 @event.listens_for(Engine, "before_cursor_execute")
@@ -897,11 +885,13 @@ def _before_execute(conn: Connection, cursor: Any, statement: str, *args: Any) -
 
 
 __all__ = [
-    "Writer",
+    "insert_documents",
     "insert_returning",
     "insert_rows",
     "is_postgresql",
     "one_of",
+    "pipeline",
+    "reserve_ids",
     "select_matching",
     "update_rows",
     "upsert_add",

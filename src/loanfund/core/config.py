@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     max_term_months: int = Field(default=12, ge=1)
     leverage_cap: Decimal = Field(default=Decimal("10"), gt=0)
     npl_days: int = Field(default=90, ge=1)
+    early_default_months: int = Field(
+        default=6,
+        ge=0,
+        description="A loan non-performing within this many months of its first "
+        "disbursement is an early default: its claim needs an officer's review note",
+    )
     aging_bucket_days: list[int] = Field(
         default_factory=lambda: [30, 60, 90],
         description="Upper bounds of the aging buckets in days past due (1–30, 31–60, 61–90, over 90)",

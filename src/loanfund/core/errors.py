@@ -72,6 +72,11 @@ class InvalidInput(LoanfundError):
     code = "invalid_input"
 
 
+def field_error(code: str, message: str, field: str) -> InvalidInput:
+    """A 422 that names the field it refuses (`details` lists it, as pydantic's errors do)."""
+    return InvalidInput(message, code=code, details=[{"field": field, "message": message}])
+
+
 class RateLimited(LoanfundError):
     status_code = 429
     code = "rate_limited"
@@ -120,7 +125,8 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorResponse, "description": descriptions.get(c, "Error")} for c in codes}
 
 
-def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
+def validation_details(errors: Any) -> list[dict[str, Any]]:
+    """pydantic's errors as the `details` of a 422: the field, its location, the message and type."""
     out = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ())]
@@ -136,7 +142,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = _clean_validation_errors(exc.errors())
+        details = validation_details(exc.errors())
         fields = sorted({d["field"] for d in details if d["field"]})
         msg = "Invalid request" + (f": check {', '.join(fields)}" if fields else "")
         return error_response(422, "validation_error", msg, details)

@@ -30,10 +30,13 @@ from loanfund.core.config import Settings
 from loanfund.core.money import fen_to_yuan
 from loanfund.core.session import transaction
 from loanfund.demo import plan as p
+from loanfund.enterprises import repository as enterprise_repo
+from loanfund.enterprises import service as enterprise_service
 from loanfund.fund import breakers
 from loanfund.fund.contributions import record_contribution
 from loanfund.fund.models import ContributionSource
 from loanfund.loans import service as loans
+from loanfund.loans import writes
 from loanfund.loans.models import Loan
 from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
 from loanfund.status_reports import service as status_reports
@@ -71,7 +74,7 @@ class _Month:
         self.settings = settings
         self.cast = cast
         self.memory = memory
-        self.lookups = loans.Lookups(session, settings)
+        self.lookups = writes.Lookups(session, settings)
         self.banks = {bank.id: bank for bank in session.scalars(select(Bank))}
         # the loans that may take events this month, in one query rather than one each
         self.loans: dict[str, Loan] = {
@@ -84,16 +87,7 @@ class _Month:
     def start_day(self) -> None:
         """Keep the transaction's caches of dated tables, registry and closed months; start the coverage
         check afresh, so that it sees the fund and the book as they stand on the new day."""
-        lk = self.lookups
-        self.lookups = loans.Lookups(
-            self.session,
-            self.settings,
-            enterprises=lk.enterprises,
-            max_rates=lk.max_rates,
-            max_lines=lk.max_lines,
-            closed=lk.closed,
-            locked=lk.locked,
-        )
+        self.lookups = self.lookups.new_day()
 
     def end_day(self) -> None:
         """Each bank's events of the day count as one batch, after which its breaker is evaluated (as the
@@ -226,6 +220,8 @@ class _Month:
     def lend(self, plan: p.LoanPlan) -> None:
         bank = self.bank(plan.bank)
         actor = self.bank_actor(bank.id)
+        if not plan.application:
+            self.grade_on_record(plan)
         loan = loans.register_contract(
             self.session,
             self.settings,
@@ -244,6 +240,21 @@ class _Month:
         self.loans[plan.ref] = loan
         event = Event(EventKind.disbursement, plan.start, plan.amount_fen)
         self.post(plan.ref, event, f"{plan.ref}/D")
+
+    def grade_on_record(self, plan: p.LoanPlan) -> None:
+        """A historical contract is checked against the enterprise's grade on record: the bureau records
+        the grade of its assessment (the lowest whose credit line covers the loan) where the registry
+        has none, or one too low."""
+        ent = enterprise_repo.by_code(self.session, plan.credit_code)
+        assert ent is not None
+        lines = self.lookups.tables.credit_line_table_on(plan.start)
+        if ent.grade is not None and lines[ent.grade] >= plan.amount_fen:
+            return
+        grade = min((g for g in lines if lines[g] >= plan.amount_fen), key=lambda g: lines[g])
+        enterprise_service.set_grade(
+            self.session, self.officer, ent, grade, "graded by the bureau's assessment"
+        )
+        self.lookups.enterprises.pop(plan.credit_code, None)
 
     def post(self, loan_ref: str, event: Event, event_ref: str) -> None:
         loan = self.loan(loan_ref)

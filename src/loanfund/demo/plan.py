@@ -41,7 +41,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from loanfund.applications.evaluation import Indicators, evaluate
 from loanfund.core.config import Settings
 from loanfund.enterprises.schemas import EnterpriseCreate
-from loanfund.loans.service import add_months
+from loanfund.rules import add_months
 
 WAN = 1_000_000  # fen in 10,000 yuan (万元)
 END = date(2021, 12, 31)  # the history stops at the end of the seed document's year

@@ -30,6 +30,9 @@ class Enterprise(TimestampMixin, Base):
     headcount: Mapped[int | None]
     checksum_override: Mapped[bool] = mapped_column(default=False)
     checksum_override_reason: Mapped[str | None] = mapped_column(Text)
+    # the knowledge-value grade on record (A–E): from its latest evaluated application, or set by the
+    # bureau; a contract without an application is checked against this grade's credit line
+    grade: Mapped[str | None] = mapped_column(String(1))
 
     @property
     def is_registered_tech(self) -> bool:

@@ -17,12 +17,13 @@ def by_code(session: Session, credit_code: str) -> Enterprise | None:
 @dataclass(frozen=True, slots=True)
 class EnterpriseRef:
     """What a loan contract needs of an enterprise, read without an ORM object (a batch reads
-    thousands): its id, industry and registration."""
+    thousands): its id, industry, registration and grade on record."""
 
     id: int
     credit_code: str
     industry: str
     tech_reg_no: str | None
+    grade: str | None
 
     @property
     def is_registered_tech(self) -> bool:
@@ -32,7 +33,7 @@ class EnterpriseRef:
 def by_codes(session: Session, credit_codes: Iterable[str]) -> dict[str, EnterpriseRef]:
     """Many enterprises by credit code, with what a loan contract needs of them."""
     t = ENTERPRISES
-    stmt = select(t.c.id, t.c.credit_code, t.c.industry, t.c.tech_reg_no).where(
+    stmt = select(t.c.id, t.c.credit_code, t.c.industry, t.c.tech_reg_no, t.c.grade).where(
         bulk.one_of(session, t, "credit_code", credit_codes)
     )
     return {row[1]: EnterpriseRef(*row) for row in session.execute(stmt).all()}

@@ -23,6 +23,15 @@ CreditCode = Annotated[
 Industry = Annotated[str, Field(pattern=r"^[A-T]$", description="GB/T 4754 section letter", examples=["C"])]
 RegionCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", examples=["500114"])]
 ShortText = Annotated[str, Field(min_length=1, max_length=64)]
+Grade = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-E]$",
+        description="Knowledge-value grade on record: the credit line a contract without an application "
+        "is checked against (an application's evaluation sets it too)",
+        examples=["B"],
+    ),
+]
 
 
 class EnterpriseFields(BaseModel):
@@ -36,6 +45,7 @@ class EnterpriseFields(BaseModel):
     high_tech_cert_no: ShortText | None = None
     high_tech_cert_expiry: IsoDate | None = None
     headcount: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    grade: Grade | None = None
 
     @model_validator(mode="after")
     def _pairs(self) -> EnterpriseFields:
@@ -69,6 +79,7 @@ class EnterpriseUpdate(BaseModel):
     high_tech_cert_no: ShortText | None = None
     high_tech_cert_expiry: IsoDate | None = None
     headcount: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    grade: Grade | None = None
 
 
 class EnterpriseRead(BaseModel):
@@ -82,6 +93,7 @@ class EnterpriseRead(BaseModel):
     high_tech_cert_no: str | None
     high_tech_cert_expiry: date | None
     headcount: int | None
+    grade: str | None
     registered_tech: bool
     checksum_override: bool
     checksum_override_reason: str | None
@@ -101,6 +113,7 @@ class EnterpriseRead(BaseModel):
             high_tech_cert_no=e.high_tech_cert_no,
             high_tech_cert_expiry=e.high_tech_cert_expiry,
             headcount=e.headcount,
+            grade=e.grade,
             registered_tech=e.is_registered_tech,
             checksum_override=e.checksum_override,
             checksum_override_reason=e.checksum_override_reason,

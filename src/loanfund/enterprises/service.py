@@ -26,6 +26,7 @@ _FIELDS = [
     "high_tech_cert_no",
     "high_tech_cert_expiry",
     "headcount",
+    "grade",
     "checksum_override",
     "checksum_override_reason",
 ]
@@ -55,6 +56,7 @@ def _build(data: EnterpriseCreate) -> Enterprise:
         high_tech_cert_no=data.high_tech_cert_no,
         high_tech_cert_expiry=data.high_tech_cert_expiry,
         headcount=data.headcount,
+        grade=data.grade,
         checksum_override=override,
         checksum_override_reason=data.checksum_override_reason if override else None,
     )
@@ -115,6 +117,25 @@ def update_enterprise(session: Session, actor: Actor, ent: Enterprise, data: Ent
         after=snapshot(ent, _FIELDS),
     )
     return ent
+
+
+def set_grade(session: Session, actor: Actor, ent: Enterprise, grade: str, why: str) -> None:
+    """Record the enterprise's knowledge-value grade (an application's evaluation or re-grade)."""
+    if ent.grade == grade:
+        return
+    before = {"grade": ent.grade}
+    ent.grade = grade
+    session.flush()
+    record(
+        session,
+        actor,
+        "enterprise.grade",
+        "enterprise",
+        ent.credit_code,
+        before=before,
+        after={"grade": grade},
+        reason=why,
+    )
 
 
 def import_csv(session: Session, actor: Actor, text: str) -> int:

@@ -3,8 +3,17 @@
 Per bank: NPL ratio ≥ `breaker_warning_ratio` → warning; ≥ `breaker_suspend_ratio` → suspended, and new
 loans from the bank are refused coverage until an officer lifts it (with a reason). A lifted suspension
 stays lifted while the ratio stays at or above the warning line; once the ratio falls below it, the
-breaker arms again. Programme-wide: compensation paid in a calendar year ≥
-`annual_compensation_stop_ratio` × fund size stops all new coverage. Every change is audited.
+breaker arms again. Re-evaluated after every write that may move the bank's NPL ratio (loan events that
+change a loan's category, claim payouts, status reports).
+
+Programme-wide: compensation paid in a calendar year ≥ `annual_compensation_stop_ratio` × fund size
+trips the programme breaker (re-evaluated after every payout), which stops all new coverage and holds —
+a top-up that brings the ratio back under the line does not lift it — until an officer lifts it with a
+reason. A lifted programme breaker stays lifted while the ratio stays over the line (the officer has
+decided on that situation), and arms again once it falls under it.
+
+The thresholds are the rulebook's (`rules.bank_breaker_level`, `rules.programme_trips`). Every change is
+audited.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from decimal import Decimal
 from sqlalchemy import Enum, ForeignKey, Numeric, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from loanfund import rules
 from loanfund.audit.service import Actor, record
 from loanfund.core.config import Settings
 from loanfund.core.db import Base, utcnow
@@ -55,8 +65,11 @@ def _bank_row(session: Session, bank_id: int, *, lock: bool = False) -> Breaker 
     return session.scalar(stmt)
 
 
-def _programme_row(session: Session) -> Breaker | None:
-    return session.scalar(select(Breaker).where(Breaker.scope == PROGRAMME))
+def _programme_row(session: Session, *, lock: bool = False) -> Breaker | None:
+    stmt = select(Breaker).where(Breaker.scope == PROGRAMME)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
 
 
 def bank_suspended(session: Session, bank_id: int) -> bool:
@@ -64,20 +77,20 @@ def bank_suspended(session: Session, bank_id: int) -> bool:
     return row is not None and row.state is BreakerState.suspended
 
 
+def programme_stopped(session: Session) -> bool:
+    """Whether the programme breaker has stopped new coverage (it holds until lifted)."""
+    row = _programme_row(session)
+    return row is not None and row.state is BreakerState.stopped
+
+
 def level(settings: Settings, ratio: Decimal | None) -> BreakerState:
-    if ratio is None or ratio < settings.breaker_warning_ratio:
-        return BreakerState.normal
-    if ratio < settings.breaker_suspend_ratio:
-        return BreakerState.warning
-    return BreakerState.suspended
+    return BreakerState(rules.bank_breaker_level(ratio, settings).value)
 
 
 def evaluate_bank(session: Session, settings: Settings, actor: Actor, bank_id: int) -> Breaker:
     """Recompute a bank's breaker from its current NPL ratio; audit any change of state."""
-    from loanfund.fund.exposure import npl_ratio
-
     s = portfolio.stocks_by_bank(session, bank_id=bank_id).get(bank_id, portfolio.Stocks())
-    ratio = npl_ratio(s.npl_fen, s.compensated_fen, s.covered_fen)
+    ratio = rules.npl_ratio(s.npl_fen, s.compensated_fen, s.covered_fen)
     row = _bank_row(session, bank_id, lock=True)
     if row is None:
         row = Breaker(scope="bank", bank_id=bank_id, state=BreakerState.normal)
@@ -134,40 +147,28 @@ def lift(session: Session, settings: Settings, actor: Actor, bank_id: int, reaso
     return row
 
 
-def programme_ratio(
-    session: Session, day: date, fund_size_fen: int | None = None
-) -> tuple[int, int, Decimal | None]:
-    """(compensation paid in `day`'s calendar year, fund size, their ratio); the fund's present size
-    may be given, if the caller has just read it."""
-    from loanfund.fund.exposure import ratio
-
+def programme_ratio(session: Session, day: date) -> tuple[int, int, Decimal | None]:
+    """(compensation paid in `day`'s calendar year, the fund's size, their ratio)."""
     paid = fund_service.compensation_paid_between(session, date(day.year, 1, 1), date(day.year, 12, 31))
-    size = fund_service.fund_position(session).fund_size_fen if fund_size_fen is None else fund_size_fen
-    return paid, size, ratio(paid, size)
-
-
-def programme_stopped(
-    session: Session, settings: Settings, day: date, fund_size_fen: int | None = None
-) -> bool:
-    _, _, r = programme_ratio(session, day, fund_size_fen)
-    return r is not None and r >= settings.annual_compensation_stop_ratio
+    size = fund_service.fund_position(session).fund_size_fen
+    return paid, size, rules.ratio(paid, size)
 
 
 def evaluate_programme(session: Session, settings: Settings, actor: Actor, day: date) -> Breaker:
-    _, _, r = programme_ratio(session, day)
-    target = (
-        BreakerState.stopped
-        if r is not None and r >= settings.annual_compensation_stop_ratio
-        else BreakerState.normal
-    )
-    row = _programme_row(session)
+    """After a payout on `day`: trip the programme breaker if that year's compensation has reached the
+    line (unless an officer lifted it in this situation); a tripped breaker stays tripped."""
+    paid, size, r = programme_ratio(session, day)
+    trips = rules.programme_trips(paid, size, settings)
+    row = _programme_row(session, lock=True)
     if row is None:
         row = Breaker(scope=PROGRAMME, bank_id=None, state=BreakerState.normal)
         session.add(row)
-    old = row.state
     row.ratio = r
-    if target is not old:
-        row.state = target
+    if not trips:
+        row.lifted = False  # under the line again: the next time over it trips
+    elif row.state is not BreakerState.stopped and not row.lifted:
+        old = row.state
+        row.state = BreakerState.stopped
         row.changed_at = utcnow()
         row.reason = f"compensation paid in {day.year} ÷ fund size = {r}"
         record(
@@ -177,14 +178,45 @@ def evaluate_programme(session: Session, settings: Settings, actor: Actor, day: 
             "breaker",
             PROGRAMME,
             before={"state": old},
-            after={"state": target, "ratio": r},
+            after={"state": row.state, "ratio": r},
         )
     session.flush()
     return row
 
 
-def list_breakers(session: Session, bank_id: int | None = None) -> list[Breaker]:
-    stmt = select(Breaker).order_by(Breaker.id)
+def lift_programme(session: Session, actor: Actor, reason: str) -> Breaker:
+    """An officer lets new coverage start again, with a reason."""
+    row = _programme_row(session, lock=True)
+    if row is None or row.state is not BreakerState.stopped:
+        raise Conflict("The programme's coverage is not stopped", code="breaker_not_stopped")
+    row.state = BreakerState.normal
+    row.lifted = True
+    row.reason = reason
+    row.changed_at = utcnow()
+    session.flush()
+    record(
+        session,
+        actor,
+        "breaker.lift",
+        "breaker",
+        PROGRAMME,
+        before={"state": BreakerState.stopped},
+        after={"state": row.state},
+        reason=reason,
+    )
+    return row
+
+
+def list_breakers(session: Session, bank_id: int | None = None) -> list[tuple[Breaker, str | None]]:
+    """The breakers with their bank's code: one bank's, or all — the programme's first (a normal one if
+    it never tripped)."""
+    from loanfund.banks.models import Bank
+
+    stmt = select(Breaker, Bank.code).outerjoin(Bank, Bank.id == Breaker.bank_id).order_by(Breaker.id)
     if bank_id is not None:
         stmt = stmt.where(Breaker.bank_id == bank_id)
-    return list(session.scalars(stmt))
+        return [(b, code) for b, code in session.execute(stmt)]
+    rows: list[tuple[Breaker, str | None]] = [(b, code) for b, code in session.execute(stmt)]
+    never_tripped = Breaker(scope=PROGRAMME, bank_id=None, state=BreakerState.normal, lifted=False)
+    programme = [r for r in rows if r[0].scope == PROGRAMME] or [(never_tripped, None)]
+    return programme + [r for r in rows if r[0].scope != PROGRAMME]

@@ -10,13 +10,15 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loanfund import rules
 from loanfund.banks.models import Bank
 from loanfund.core.config import Settings
 from loanfund.core.errors import Conflict
-from loanfund.core.money import share_of, yuan_str
+from loanfund.core.money import share_of, yuan_str, yuan_text
 from loanfund.fund import breakers
 from loanfund.fund import service as fund_service
 from loanfund.portfolio import service as portfolio
+from loanfund.rules import npl_ratio, ratio
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Exposure:
     fund_balance_fen: int
     available_fen: int
     leverage_cap: Decimal
+    settings: Settings
 
     @property
     def covered_fen(self) -> int:
@@ -62,18 +65,7 @@ class Exposure:
     @property
     def headroom_fen(self) -> int:
         """How much more covered principal the leverage cap allows."""
-        return max(0, int(self.leverage_cap * self.fund_balance_fen) - self.covered_fen)
-
-
-def ratio(numerator: int, denominator: int, places: int = 4) -> Decimal | None:
-    if denominator <= 0:
-        return None
-    return (Decimal(numerator) / Decimal(denominator)).quantize(Decimal(1).scaleb(-places))
-
-
-def npl_ratio(npl_fen: int, compensated_fen: int, covered_fen: int) -> Decimal | None:
-    """(non-performing + compensated not written off) ÷ (covered outstanding including them)."""
-    return ratio(npl_fen + compensated_fen, covered_fen + compensated_fen)
+        return max(0, rules.leverage_limit(self.fund_balance_fen, self.settings) - self.covered_fen)
 
 
 def exposure(
@@ -105,23 +97,23 @@ def exposure(
         fund_balance_fen=position.balance_fen,
         available_fen=position.available_fen,
         leverage_cap=settings.leverage_cap,
+        settings=settings,
     )
 
 
 @dataclass
 class CoverageGate:
     """The coverage check for one transaction. The first check locks the fund's cash rows (so concurrent
-    lending queues instead of overshooting the cap) and reads the covered total; later checks in the
-    same transaction add to it, so a batch of thousands asks the database once."""
+    lending queues instead of overshooting the cap) and reads the covered total and the breakers; later
+    checks in the same transaction add to it, so a batch of thousands asks the database once."""
 
     session: Session
     settings: Settings
     _covered: int | None = None
     _limit: int = 0
     _balance: int = 0
-    _size: int = 0
+    _stopped: bool = False
     _checked_banks: dict[int, bool] = field(default_factory=dict)  # bank → its breaker suspends it
-    _stopped: dict[int, bool] = field(default_factory=dict)  # year → the programme breaker stops it
 
     def admit(self, bank: Bank, amount_fen: int, day: date, *, counts: bool = True) -> None:
         """May `bank` add `amount_fen` of covered principal on `day`? Refuses with `coverage_stopped`
@@ -130,16 +122,13 @@ class CoverageGate:
         if self._covered is None:  # first check: lock the fund's cash, read the position once
             position = fund_service.lock_fund(self.session)
             self._balance = position.balance_fen
-            self._size = position.fund_size_fen
-            self._limit = int(self.settings.leverage_cap * position.balance_fen)
+            self._limit = rules.leverage_limit(position.balance_fen, self.settings)
             self._covered = portfolio.covered_total(self.session)
-        stopped = self._stopped
-        year = day.year
-        if year not in stopped:
-            stopped[year] = breakers.programme_stopped(self.session, self.settings, day, self._size)
-        if stopped[year]:
+            self._stopped = breakers.programme_stopped(self.session)
+        if self._stopped:
             raise Conflict(
-                "Compensation paid this year has reached the programme's limit; new coverage is stopped",
+                "Compensation paid has reached the programme's limit; new coverage is stopped until "
+                "bureau staff lift the programme's circuit breaker",
                 code="coverage_stopped",
             )
         suspended = self._checked_banks
@@ -153,8 +142,8 @@ class CoverageGate:
             )
         if self._covered + amount_fen > self._limit:
             raise Conflict(
-                f"Covered principal would reach {yuan_str(self._covered + amount_fen)}, past "
-                f"{self.settings.leverage_cap}× the fund's balance ({yuan_str(self._balance)})",
+                f"Covered principal would reach {yuan_text(self._covered + amount_fen)}, past "
+                f"{self.settings.leverage_cap}× the fund's balance ({yuan_text(self._balance)})",
                 code="fund_leverage_exceeded",
                 details={
                     "covered": yuan_str(self._covered),

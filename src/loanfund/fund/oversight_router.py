@@ -99,22 +99,24 @@ def read_exposure(
 
 
 class BreakerRead(BaseModel):
-    scope: str
+    scope: str = Field(description="bank, or programme (the programme-wide stop)")
     bank_id: int | None
+    bank_code: str | None
     state: breakers.BreakerState
-    ratio: str | None
+    ratio: str | None = Field(description="A bank's NPL ratio; the programme's compensation ÷ fund size")
     lifted: bool
     reason: str | None
-    changed_at: datetime
+    changed_at: datetime | None
 
     @classmethod
-    def of(cls, b: breakers.Breaker) -> BreakerRead:
+    def of(cls, b: breakers.Breaker, bank_code: str | None) -> BreakerRead:
         return cls(
             scope=b.scope,
             bank_id=b.bank_id,
+            bank_code=bank_code,
             state=b.state,
             ratio=_r(b.ratio),
-            lifted=b.lifted,
+            lifted=bool(b.lifted),
             reason=b.reason,
             changed_at=b.changed_at,
         )
@@ -126,7 +128,9 @@ class ProgrammeRead(BaseModel):
     fund_size: YuanStr
     ratio: str | None
     stop_ratio: str
-    coverage_stopped: bool
+    coverage_stopped: bool = Field(
+        description="The programme breaker has stopped new coverage: it holds until an officer lifts it"
+    )
 
 
 class BreakersRead(BaseModel):
@@ -149,10 +153,10 @@ class LiftBody(BaseModel):
     summary="Circuit breakers per bank and programme-wide",
 )
 def read_breakers(session: DbSession, settings: SettingsDep, caller: AnyCaller) -> BreakersRead:
-    rows = breakers.list_breakers(session, caller.bank_id if caller.is_bank else None)
     if caller.is_bank:
-        rows = [r for r in rows if r.scope != breakers.PROGRAMME]
-        return BreakersRead(breakers=[BreakerRead.of(r) for r in rows], programme=None)
+        rows = breakers.list_breakers(session, caller.bank_id)
+        return BreakersRead(breakers=[BreakerRead.of(b, code) for b, code in rows], programme=None)
+    rows = breakers.list_breakers(session)
     today = business_today(settings)
     paid, size, ratio = breakers.programme_ratio(session, today)
     programme = ProgrammeRead(
@@ -161,9 +165,19 @@ def read_breakers(session: DbSession, settings: SettingsDep, caller: AnyCaller) 
         fund_size=yuan_str(size),
         ratio=_r(ratio),
         stop_ratio=str(settings.annual_compensation_stop_ratio),
-        coverage_stopped=ratio is not None and ratio >= settings.annual_compensation_stop_ratio,
+        coverage_stopped=rows[0][0].state is breakers.BreakerState.stopped,
     )
-    return BreakersRead(breakers=[BreakerRead.of(r) for r in rows], programme=programme)
+    return BreakersRead(breakers=[BreakerRead.of(b, code) for b, code in rows], programme=programme)
+
+
+@router.post(
+    "/breakers/programme/lift",
+    responses=responses(401, 403, 409, 422, 503),
+    tags=["bureau"],
+    summary="Lift the programme-wide stop of new coverage, with a reason",
+)
+def lift_programme_breaker(body: LiftBody, session: DbSession, caller: BureauOfficer) -> BreakerRead:
+    return BreakerRead.of(breakers.lift_programme(session, caller.actor, body.reason), None)
 
 
 @router.post(
@@ -175,5 +189,5 @@ def read_breakers(session: DbSession, settings: SettingsDep, caller: AnyCaller) 
 def lift_breaker(
     bank_id: int, body: LiftBody, session: DbSession, settings: SettingsDep, caller: BureauOfficer
 ) -> BreakerRead:
-    bank_service.get_bank(session, bank_id)
-    return BreakerRead.of(breakers.lift(session, settings, caller.actor, bank_id, body.reason))
+    bank = bank_service.get_bank(session, bank_id)
+    return BreakerRead.of(breakers.lift(session, settings, caller.actor, bank_id, body.reason), bank.code)

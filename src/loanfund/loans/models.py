@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -84,6 +85,7 @@ class Loan(TimestampMixin, Base):
     last_event_date: Mapped[date | None]
     compensated_on: Mapped[date | None]
     written_off_on: Mapped[date | None]
+    early_default: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     events: Mapped[list[LoanEvent]] = relationship(
         back_populates="loan", lazy="raise", order_by="LoanEvent.id", cascade="save-update, merge"
@@ -109,6 +111,7 @@ class LoanFields(Protocol):
 
     bank_id: int
     enterprise_id: int
+    application_id: int | None
     industry: str
     grade: str
     bank_loan_ref: str
@@ -126,6 +129,7 @@ class LoanFields(Protocol):
     npl_since: date | None
     settled_on: date | None
     last_event_date: date | None
+    early_default: bool
 
     @property
     def contract(self) -> Contract: ...
@@ -154,6 +158,7 @@ def set_snapshot(loan: LoanFields, snap: Snapshot) -> None:
     loan.npl_since = snap.npl_since
     loan.settled_on = snap.settled_on
     loan.last_event_date = snap.last_event_date
+    loan.early_default = snap.early_default
 
 
 # the columns `set_snapshot` changes
@@ -168,6 +173,7 @@ SNAPSHOT_COLUMNS = (
     "npl_since",
     "settled_on",
     "last_event_date",
+    "early_default",
 )
 
 
@@ -200,6 +206,7 @@ class LoanDraft:
     last_event_date: date | None = None
     compensated_on: date | None = None
     written_off_on: date | None = None
+    early_default: bool = False
 
     @property
     def contract(self) -> Contract:

@@ -1,27 +1,32 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import TypeAdapter, ValidationError
 
-from loanfund.banks import service as bank_service
 from loanfund.core.auth import AnyCaller, BankCaller, SettingsDep
 from loanfund.core.body import validated_json_route
 from loanfund.core.context import request_id_var
 from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
-from loanfund.core.errors import NotFound, responses
+from loanfund.core.errors import InvalidInput, LoanfundError, NotFound, responses, validation_details
 from loanfund.core.group_commit import GroupCommit
 from loanfund.core.idempotency import Idempotency, IdempotencyDep
 from loanfund.core.money import to_fen
 from loanfund.core.pagination import Page, Pagination
 from loanfund.core.params import IdPath, id_query
 from loanfund.enterprises.schemas import CreditCode
-from loanfund.loans import batch, grouped, repository, service
+from loanfund.loans import group_commit, repository, service, writes
 from loanfund.loans.models import Loan
 from loanfund.loans.schemas import (
     REF_PATTERN,
+    BatchContract,
     BatchCreate,
+    BatchDisbursement,
+    BatchItem,
+    BatchRepayment,
     BatchResult,
     DelinquencyCreate,
     DisbursementCreate,
@@ -56,35 +61,107 @@ def create_loan(
 ) -> Response:
     def produce() -> LoanRead:
         assert caller.bank_id is not None
-        bank = bank_service.get_bank(session, caller.bank_id)
-        loan = service.register_contract(
-            session,
-            settings,
-            caller.actor,
-            bank,
-            bank_loan_ref=body.bank_loan_ref,
-            credit_code=body.credit_code,
-            amount=body.amount,
-            annual_rate_pct=body.annual_rate_pct,
-            start_date=body.start_date,
-            maturity_date=body.maturity_date,
-            application_no=body.application_no,
-        )
-        return LoanRead.of(loan, body.credit_code)
+        return LoanRead.of_done(service.write_one(session, settings, caller.actor, caller.bank_id, body))
 
     return idem.run(body, 201, produce)
 
 
+def _batch_item(item: BatchItem) -> writes.Item:
+    if isinstance(item, BatchContract):
+        return item
+    if isinstance(item, BatchDisbursement):
+        event = Event(EventKind.disbursement, item.date, principal_fen=to_fen(item.amount))
+    elif isinstance(item, BatchRepayment):
+        event = Event(
+            EventKind.repayment,
+            item.date,
+            principal_fen=to_fen(item.principal),
+            interest_fen=to_fen(item.interest),
+        )
+    else:
+        event = Event(EventKind.delinquency, item.date, days_past_due=item.days_past_due)
+    return writes.EventIn(item.bank_loan_ref, event, item.bank_event_ref)
+
+
+_ITEM: TypeAdapter[BatchItem] = TypeAdapter(BatchItem)
+
+
+def _salvage_batch(request: Request, data: Any) -> Any:
+    """A batch body with malformed items: the well-formed ones are kept (and planned, so that their
+    refusals are reported with the rest), each malformed one's errors left on `request.state` for
+    `submit_batch` to report by its index. Anything else wrong with the body is FastAPI's to refuse."""
+    if not (isinstance(data, dict) and set(data) == {"items"} and isinstance(data["items"], list)):
+        return data
+    kept, indices, malformed = [], [], []
+    for index, raw in enumerate(data["items"]):
+        try:
+            kept.append(_ITEM.validate_json(orjson.dumps(raw)))  # as the raw body is read: JSON mode
+            indices.append(index)
+        except ValidationError as exc:
+            details = validation_details(exc.errors())
+            fields = sorted({d["field"] for d in details if d["field"]})
+            message = "The item is malformed" + (f": check {', '.join(fields)}" if fields else "")
+            malformed.append(
+                {"index": index, "code": "validation_error", "message": message, "details": details}
+            )
+        except orjson.JSONEncodeError:
+            return data
+    if not malformed:  # the items are well-formed: what is wrong is the envelope
+        return data
+    request.state.batch_malformed = (indices, malformed)
+    return BatchCreate.model_construct(items=kept)
+
+
 def submit_batch(
-    body: BatchCreate, session: DbSession, settings: SettingsDep, caller: BankCaller, idem: IdempotencyDep
+    request: Request,
+    body: BatchCreate,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BankCaller,
+    idem: IdempotencyDep,
 ) -> Response:
+    indices, malformed = getattr(request.state, "batch_malformed", (None, []))
+    size = len(body.items) + len(malformed)
+
     def produce() -> BatchResult:
         assert caller.bank_id is not None
-        bank = bank_service.get_bank(session, caller.bank_id)
-        contracts, events, loan_ids = batch.submit(session, settings, caller.actor, bank, body.items)
-        return BatchResult(contracts=contracts, events=events, loan_ids=loan_ids)
+        items = body.items
+        if size > settings.batch_max_items:
+            raise InvalidInput(
+                f"A batch holds at most {settings.batch_max_items} items; this one has {size}",
+                code="batch_too_large",
+                details=[{"field": "items", "message": f"at most {settings.batch_max_items}"}],
+            )
+        refused = list(malformed)
+        if items:
+            submission = writes.Submission(
+                caller.bank_id, caller.actor, [_batch_item(i) for i in items], source="batch"
+            )
+            (outcome,) = writes.run(session, settings, [submission])
+            position = indices or range(len(items))  # index in the body of each well-formed item
+            refused += [refusal(position[i], exc) for i, exc in outcome.errors]
+        if refused:
+            refused.sort(key=lambda r: r["index"])
+            raise batch_invalid(size, refused)
+        contracts = sum(1 for d in outcome.done if d.event is None)
+        ids = [d.loan.id for d in outcome.done]
+        return BatchResult(
+            contracts=contracts, events=len(ids) - contracts, loan_ids=[i for i in ids if i is not None]
+        )
 
     return idem.run(body, 200, produce)
+
+
+def refusal(index: int, exc: LoanfundError) -> dict[str, Any]:
+    return {"index": index, "code": exc.code, "message": exc.message, "details": exc.details}
+
+
+def batch_invalid(size: int, errors: list[dict[str, Any]]) -> InvalidInput:
+    return InvalidInput(
+        f"{len(errors)} of {size} items are invalid; nothing was written",
+        code="batch_invalid",
+        details=errors,
+    )
 
 
 # a body of thousands of items is validated from its raw bytes (see core.body)
@@ -96,7 +173,7 @@ router.add_api_route(
     responses=_WRITE,
     tags=["bank"],
     summary="Submit up to 5,000 contracts and events at once; all or nothing",
-    route_class_override=validated_json_route(BatchCreate),
+    route_class_override=validated_json_route(BatchCreate, _salvage_batch),
 )
 
 
@@ -109,13 +186,8 @@ def _post_event(
     bank_event_ref: str,
 ) -> EventResult:
     assert caller.bank_id is not None
-    lk = service.Lookups(session, settings)
-    loan, credit_code = service.get_for_bank_locked(session, lk, caller.bank_id, loan_id)
-    row = service.post_event(
-        session, settings, caller.actor, loan, event, bank_event_ref=bank_event_ref, lookups=lk
-    )
-    service.evaluate_breakers(session, settings, caller.actor, lk)
-    return EventResult(event=EventRead.of(row), loan=LoanRead.of(loan, credit_code))
+    item = writes.EventIn(loan_id, event, bank_event_ref)
+    return EventResult.of_done(service.write_one(session, settings, caller.actor, caller.bank_id, item))
 
 
 def _post_grouped(
@@ -128,11 +200,11 @@ def _post_grouped(
     event: Event,
     body: RepaymentCreate | DelinquencyCreate,
 ) -> Response:
-    """A repayment or delinquency report: written with the others in flight (`loans.grouped`) when it
+    """A repayment or delinquency report: written with the others in flight (`loans.group_commit`) when it
     is the plain case, otherwise on its own by `_post_event`."""
     assert caller.bank_id is not None
     fingerprint = idem.fingerprint(body) if idem.key is not None else None
-    item = grouped.SingleEvent(
+    item = group_commit.SingleEvent(
         caller.bank_id,
         caller.actor,
         request_id_var.get(),
@@ -143,13 +215,13 @@ def _post_grouped(
         fingerprint,
     )
     session.commit()  # what authentication wrote; no connection is held while the group runs
-    group: GroupCommit[grouped.SingleEvent, str] = request.app.state.single_events
+    group: GroupCommit[group_commit.SingleEvent, str] = request.app.state.single_events
     done = group.submit(session, item)
     if done is not None:
-        return Response(done, status_code=grouped.STATUS, media_type="application/json")
+        return Response(done, status_code=group_commit.STATUS, media_type="application/json")
     return idem.run(
         body,
-        grouped.STATUS,
+        group_commit.STATUS,
         lambda: _post_event(session, settings, caller, loan_id, event, body.bank_event_ref),
         fingerprint=fingerprint,
     )

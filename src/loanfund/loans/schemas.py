@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,7 +11,10 @@ from loanfund.core.dates import IsoDate
 from loanfund.core.money import NonNegativeYuan, PositiveYuan, YuanStr, yuan_str
 from loanfund.enterprises.schemas import CreditCode
 from loanfund.loans.models import Loan, LoanEvent, LoanFields
-from loanfund.loans.state import EventKind, LoanState
+from loanfund.loans.state import EventKind, LoanState, Snapshot
+
+if TYPE_CHECKING:
+    from loanfund.loans.writes import Done
 
 REF_PATTERN = r"^[A-Za-z0-9._:/-]{1,64}$"
 Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=REF_PATTERN, examples=["CCB-2021-0001"])]
@@ -105,50 +108,49 @@ class LoanRead(BaseModel):
     first_disbursed_on: date | None
     npl_since: date | None
     settled_on: date | None
+    early_default: bool = Field(
+        description="Became non-performing within the early-default window of its first disbursement; "
+        "its claim needs an officer's review note"
+    )
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, loan: Loan, credit_code: str) -> LoanRead:
-        return cls.of_fields(
-            loan,
-            credit_code,
-            application_id=loan.application_id,
-            created_at=loan.created_at,
-            updated_at=loan.updated_at,
-        )
+        return cls._build(loan, loan.snapshot, credit_code, loan.created_at, loan.updated_at)
 
     @classmethod
-    def of_fields(
-        cls,
-        loan: LoanFields,
-        credit_code: str,
-        *,
-        application_id: int | None,
-        created_at: datetime,
-        updated_at: datetime,
+    def of_done(cls, done: Done) -> LoanRead:
+        """The loan as the write path left it just after the item `done` (later items of the same
+        transaction may have changed the draft since)."""
+        return cls._build(done.loan, done.snapshot, done.credit_code, done.created_at, done.at)
+
+    @classmethod
+    def _build(
+        cls, loan: LoanFields, snap: Snapshot, credit_code: str, created_at: datetime, updated_at: datetime
     ) -> LoanRead:
-        """A stored loan's fields, from a `Loan` or a `LoanDraft` (with what a draft does not hold)."""
+        """The contract's fields from `loan`, its balances and state from `snap`."""
         assert loan.id is not None
         return cls(
             id=loan.id,
             bank_id=loan.bank_id,
             bank_loan_ref=loan.bank_loan_ref,
             credit_code=credit_code,
-            application_id=application_id,
+            application_id=loan.application_id,
             amount=yuan_str(loan.contract_amount_fen),
             annual_rate_pct=f"{loan.annual_rate_pct:.4f}",
             start_date=loan.start_date,
             maturity_date=loan.maturity_date,
-            state=loan.state,
-            disbursed=yuan_str(loan.disbursed_fen),
-            principal_repaid=yuan_str(loan.principal_repaid_fen),
-            interest_repaid=yuan_str(loan.interest_repaid_fen),
-            outstanding_principal=yuan_str(loan.outstanding_fen),
-            days_past_due=loan.days_past_due,
-            first_disbursed_on=loan.first_disbursed_on,
-            npl_since=loan.npl_since,
-            settled_on=loan.settled_on,
+            state=snap.state,
+            disbursed=yuan_str(snap.disbursed_fen),
+            principal_repaid=yuan_str(snap.principal_repaid_fen),
+            interest_repaid=yuan_str(snap.interest_repaid_fen),
+            outstanding_principal=yuan_str(snap.outstanding_fen),
+            days_past_due=snap.days_past_due,
+            first_disbursed_on=snap.first_disbursed_on,
+            npl_since=snap.npl_since,
+            settled_on=snap.settled_on,
+            early_default=snap.early_default,
             created_at=created_at,
             updated_at=updated_at,
         )
@@ -163,6 +165,24 @@ class EventResult(BaseModel):
 
     event: EventRead
     loan: LoanRead
+
+    @classmethod
+    def of_done(cls, done: Done) -> EventResult:
+        """An event the write path accepted, and its loan after it."""
+        row = done.event
+        assert row is not None
+        event = EventRead(
+            id=row["id"],
+            kind=row["kind"],
+            bank_event_ref=row["bank_event_ref"],
+            date=row["event_date"],
+            principal=yuan_str(row["principal_fen"]),
+            interest=yuan_str(row["interest_fen"]),
+            days_past_due=row["days_past_due"],
+            source=row["source"],
+            created_at=done.at,
+        )
+        return cls(event=event, loan=LoanRead.of_done(done))
 
 
 # --- batch -------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The loan lifecycle as pure functions: one event applied to a snapshot, and a replay of all events.
 
 Posting in order and replaying a backdated set give the same result because both use `apply`, and the
-replay order is (event date, posting order).
+replay order is (event date, posting order). The thresholds and classifications are the rulebook's
+(`loanfund.rules`): days past due → standing, the non-performing date, the bound on days past due by the
+loan's age, early defaults.
 
     approved ──disbursement──▶ active ◀──▶ overdue (1 … npl_days-1 dpd) ──▶ non_performing (≥ npl_days)
         │                        │  ▲                                            │
@@ -15,8 +17,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
+
+from loanfund import rules
+from loanfund.core.money import yuan_text
+from loanfund.rules import LoanRules, Standing
 
 
 class LoanState(enum.StrEnum):
@@ -92,6 +98,7 @@ class Snapshot:
     npl_since: date | None = None
     settled_on: date | None = None
     last_event_date: date | None = None
+    early_default: bool = False  # became non-performing within the early-default window
 
     @property
     def outstanding_fen(self) -> int:
@@ -130,15 +137,14 @@ def check_transition(old: LoanState, new: LoanState) -> None:
         )
 
 
-def _delinquency_state(dpd: int, npl_days: int) -> LoanState:
-    if dpd <= 0:
-        return LoanState.active
-    if dpd < npl_days:
-        return LoanState.overdue
-    return LoanState.non_performing
+_STATE_OF = {
+    Standing.performing: LoanState.active,
+    Standing.overdue: LoanState.overdue,
+    Standing.non_performing: LoanState.non_performing,
+}
 
 
-def apply(snap: Snapshot, contract: Contract, event: Event, npl_days: int) -> Snapshot:
+def apply(snap: Snapshot, contract: Contract, event: Event, lr: LoanRules) -> Snapshot:
     if snap.state not in OPEN_FOR_BANK_EVENTS:
         raise LoanRuleError(
             "loan_state_invalid",
@@ -150,7 +156,7 @@ def apply(snap: Snapshot, contract: Contract, event: Event, npl_days: int) -> Sn
     elif event.kind is EventKind.repayment:
         new = _repay(snap, event)
     else:
-        new = _delinquency(snap, event, npl_days)
+        new = _delinquency(snap, event, lr)
     check_transition(snap.state, new.state)
     last = event.event_date if snap.last_event_date is None else max(snap.last_event_date, event.event_date)
     return _replace(new, last_event_date=last)
@@ -206,7 +212,8 @@ def _repay(snap: Snapshot, event: Event) -> Snapshot:
     if event.principal_fen > snap.outstanding_fen:
         raise LoanRuleError(
             "repayment_exceeds_outstanding",
-            f"Principal {event.principal_fen} fen exceeds the outstanding {snap.outstanding_fen} fen",
+            f"Principal {yuan_text(event.principal_fen)} exceeds the outstanding "
+            f"{yuan_text(snap.outstanding_fen)}",
             "principal",
             conflict=True,
         )
@@ -220,26 +227,37 @@ def _repay(snap: Snapshot, event: Event) -> Snapshot:
     return new
 
 
-def _delinquency(snap: Snapshot, event: Event, npl_days: int) -> Snapshot:
-    if event.days_past_due < 0:
+def _delinquency(snap: Snapshot, event: Event, lr: LoanRules) -> Snapshot:
+    dpd = event.days_past_due
+    if dpd < 0:
         raise LoanRuleError("days_past_due_negative", "Days past due cannot be negative", "days_past_due")
-    if snap.state is LoanState.approved:
+    if snap.state is LoanState.approved or snap.first_disbursed_on is None:
         raise LoanRuleError(
             "loan_not_disbursed", "Delinquency cannot be reported before disbursement", conflict=True
         )
-    state = _delinquency_state(event.days_past_due, npl_days)
+    oldest = rules.max_days_past_due(snap.first_disbursed_on, event.event_date)
+    if dpd > oldest:
+        raise LoanRuleError(
+            "days_past_due_exceeds_loan_age",
+            f"{dpd} days past due on {event.event_date} is more than the loan's age: it was first "
+            f"disbursed on {snap.first_disbursed_on}, {oldest} days before",
+            "days_past_due",
+        )
+    state = _STATE_OF[rules.standing(dpd, lr.npl_days)]
     npl_since = snap.npl_since
+    early = snap.early_default
     if state is LoanState.non_performing and snap.state is not LoanState.non_performing:
         # the day the loan crossed the line, as implied by the reported days past due
-        npl_since = event.event_date - timedelta(days=event.days_past_due - npl_days)
+        npl_since = rules.npl_since(event.event_date, dpd, lr.npl_days)
+        early = early or rules.is_early_default(snap.first_disbursed_on, npl_since, lr)
     elif state is not LoanState.non_performing:
         npl_since = None
-    return _replace(snap, state=state, days_past_due=event.days_past_due, npl_since=npl_since)
+    return _replace(snap, state=state, days_past_due=dpd, npl_since=npl_since, early_default=early)
 
 
-def replay(contract: Contract, events: list[Event], npl_days: int) -> Snapshot:
+def replay(contract: Contract, events: list[Event], lr: LoanRules) -> Snapshot:
     """Apply events in (date, posting order); `events` must already be in posting order."""
     snap = Snapshot()
     for e in sorted(enumerate(events), key=lambda p: (p[1].event_date, p[0])):
-        snap = apply(snap, contract, e[1], npl_days)
+        snap = apply(snap, contract, e[1], lr)
     return snap

@@ -7,7 +7,7 @@ replays the loan, so the loan's whole history is taken out and put back (`replac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
@@ -16,7 +16,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from loanfund.core import bulk
-from loanfund.loans.state import Contract, Event, EventKind, LoanState, Snapshot, apply
+from loanfund.loans.state import Contract, Event, EventKind, LoanState, Snapshot, apply, replay
 from loanfund.portfolio.models import (
     BorrowerYear,
     FirstBorrowing,
@@ -25,6 +25,7 @@ from loanfund.portfolio.models import (
     PortfolioTotal,
     YearCounter,
 )
+from loanfund.rules import LoanRules
 
 FIGURES = (
     "disbursed_fen",
@@ -99,11 +100,11 @@ def snapshot_delta(day: date, before: Snapshot, after: Snapshot, event: Event | 
     return Delta(day, figures)
 
 
-def history_deltas(contract: Contract, events: Sequence[Event], npl_days: int) -> list[Delta]:
+def history_deltas(contract: Contract, events: Sequence[Event], lr: LoanRules) -> list[Delta]:
     """The deltas a loan's events produce when applied in (date, posting order)."""
     out, snap = [], Snapshot()
     for _, e in sorted(enumerate(events), key=lambda p: (p[1].event_date, p[0])):
-        new = apply(snap, contract, e, npl_days)
+        new = apply(snap, contract, e, lr)
         out.append(snapshot_delta(e.event_date, snap, new, e))
         snap = new
     return out
@@ -167,18 +168,17 @@ class Changes:
         time, as a first-time borrower (programme-wide and for the bank)."""
         self.borrowings.add((enterprise_id, bank_id, day.year))
 
-    def write(self, session: Session, writer: bulk.Writer | None = None) -> None:
-        """Write the changes: through `writer` if given (statements already queued on it run first), or
-        one of its own, which sends the statements together (`bulk.Writer`); the writer is closed."""
-        writer = writer or bulk.Writer(session)
+    def write(self, session: Session) -> None:
+        """Write the changes, a few statements for the whole transaction (queued on the session's
+        `bulk.pipeline` if one is open, after what it holds already)."""
         _upsert_many(
-            writer,
+            session,
             _table(PortfolioDaily),
             ("bank_id", "day"),
             [(k, f) for k, f in sorted(self.daily.items()) if any(f.values())],
         )
         _upsert_many(
-            writer,
+            session,
             _table(PortfolioMonthly),
             ("bank_id", "industry", "grade", "month"),
             [(k, f) for k, f in sorted(self.monthly.items()) if any(f.values())],
@@ -187,26 +187,25 @@ class Changes:
         for (bank_id, _), figures in self.daily.items():
             _add(totals.setdefault(bank_id, {}), figures)
         _upsert_many(
-            writer,
+            session,
             _table(PortfolioTotal),
             ("bank_id",),
             [((b,), f) for b, f in sorted(totals.items()) if any(f.values())],
         )
-        counted = _send_borrowings(writer, self.borrowings) if self.borrowings else None
-        writer.close()
-        if counted is not None:
-            counted()
+        if self.borrowings:
+            _write_borrowings(session, self.borrowings)
         self.daily, self.monthly, self.borrowings = {}, {}, set()
 
 
 def _upsert_many(
-    writer: bulk.Writer,
+    session: Session,
     table: Table,
     keys: tuple[str, ...],
     rows: list[tuple[tuple[Any, ...], dict[str, int]]],
 ) -> None:
     """Add each row's figures to the stored row with its key (created at zero if absent)."""
-    writer.upsert_add(
+    bulk.upsert_add(
+        session,
         table,
         keys,
         FIGURES,
@@ -217,10 +216,9 @@ def _upsert_many(
     )
 
 
-def _send_borrowings(writer: bulk.Writer, borrowings: set[tuple[int, int, int]]) -> Callable[[], None]:
-    """Queue the rows of who borrowed in which year, and who borrowed for the first time, each inserted
-    if absent; the function returned counts what they changed (once they have run) and writes it."""
-    session = writer.session
+def _write_borrowings(session: Session, borrowings: set[tuple[int, int, int]]) -> None:
+    """The rows of who borrowed in which year, and who borrowed for the first time, each inserted if
+    absent, and the yearly counts of what they changed."""
     # (enterprise, bank or 0) → the earliest year it borrowed in this transaction
     years: set[tuple[int, int, int]] = set()
     first: dict[tuple[int, int], int] = {}
@@ -229,68 +227,68 @@ def _send_borrowings(writer: bulk.Writer, borrowings: set[tuple[int, int, int]])
             years.add((enterprise_id, b, year))
             first[(enterprise_id, b)] = min(year, first.get((enterprise_id, b), year))
     pairs = sorted(first)
-    new_years = writer.insert_returning(
-        _table(BorrowerYear),
-        [{"enterprise_id": e, "bank_id": b, "year": y} for e, b, y in sorted(years)],
-        ("enterprise_id", "bank_id", "year"),
+    new = set(
+        bulk.insert_returning(
+            session,
+            _table(BorrowerYear),
+            [{"enterprise_id": e, "bank_id": b, "year": y} for e, b, y in sorted(years)],
+            ("enterprise_id", "bank_id", "year"),
+        )
     )
-    new_pairs = writer.insert_returning(
-        _table(FirstBorrowing),
-        [{"enterprise_id": e, "bank_id": b, "first_year": first[(e, b)]} for e, b in pairs],
-        ("enterprise_id", "bank_id"),
-    )
-
-    def counted() -> None:
-        counts: dict[tuple[int, int], dict[str, int]] = {}  # (bank, year) → served, first_time
-
-        def count(bank_id: int, year: int, served: int = 0, first_time: int = 0) -> None:
-            c = counts.setdefault((bank_id, year), {"served": 0, "first_time": 0})
-            c["served"] += served
-            c["first_time"] += first_time
-
-        new = set(new_years())
-        for _, bank_id, year in new:
-            count(bank_id, year, served=1)
-        fresh = set(new_pairs())
-        for e, b in fresh:
-            count(b, first[(e, b)], first_time=1)
-        # pairs that borrowed before: does this transaction bring their first year forward? Only if
-        # they had not borrowed in that year yet (rarely: a loan reported late); read under a lock, as
-        # a concurrent writer may move it too
-        keys = ("enterprise_id", "bank_id")
-        locked = bulk.select_matching(
+    fresh = set(
+        bulk.insert_returning(
             session,
             _table(FirstBorrowing),
-            keys,
-            [
-                {"enterprise_id": e, "bank_id": b}
-                for e, b in pairs
-                if (e, b) not in fresh and (e, b, first[(e, b)]) in new
-            ],
-            ("enterprise_id", "bank_id", "first_year"),
-            lock=True,
+            [{"enterprise_id": e, "bank_id": b, "first_year": first[(e, b)]} for e, b in pairs],
+            ("enterprise_id", "bank_id"),
         )
-        moved = []
-        for e, b, stored_year in locked:
-            year = first[(e, b)]
-            if year < stored_year:
-                count(b, stored_year, first_time=-1)
-                count(b, year, first_time=1)
-                moved.append({"enterprise_id": e, "bank_id": b, "first_year": year})
-        bulk.update_rows(session, _table(FirstBorrowing), moved, key=keys)
-        bulk.upsert_add(
-            session,
-            _table(YearCounter),
-            ("bank_id", "year"),
-            ("served", "first_time"),
-            [
-                {"bank_id": b, "year": y, **c}
-                for (b, y), c in sorted(counts.items())
-                if c["served"] or c["first_time"]
-            ],
-        )
+    )
+    counts: dict[tuple[int, int], dict[str, int]] = {}  # (bank, year) → served, first_time
 
-    return counted
+    def count(bank_id: int, year: int, served: int = 0, first_time: int = 0) -> None:
+        c = counts.setdefault((bank_id, year), {"served": 0, "first_time": 0})
+        c["served"] += served
+        c["first_time"] += first_time
+
+    for _, bank_id, year in new:
+        count(bank_id, year, served=1)
+    for e, b in fresh:
+        count(b, first[(e, b)], first_time=1)
+    # pairs that borrowed before: does this transaction bring their first year forward? Only if they had
+    # not borrowed in that year yet (rarely: a loan reported late); read under a lock, as a concurrent
+    # writer may move it too
+    keys = ("enterprise_id", "bank_id")
+    locked = bulk.select_matching(
+        session,
+        _table(FirstBorrowing),
+        keys,
+        [
+            {"enterprise_id": e, "bank_id": b}
+            for e, b in pairs
+            if (e, b) not in fresh and (e, b, first[(e, b)]) in new
+        ],
+        ("enterprise_id", "bank_id", "first_year"),
+        lock=True,
+    )
+    moved = []
+    for e, b, stored_year in locked:
+        year = first[(e, b)]
+        if year < stored_year:
+            count(b, stored_year, first_time=-1)
+            count(b, year, first_time=1)
+            moved.append({"enterprise_id": e, "bank_id": b, "first_year": year})
+    bulk.update_rows(session, _table(FirstBorrowing), moved, key=keys)
+    bulk.upsert_add(
+        session,
+        _table(YearCounter),
+        ("bank_id", "year"),
+        ("served", "first_time"),
+        [
+            {"bank_id": b, "year": y, **c}
+            for (b, y), c in sorted(counts.items())
+            if c["served"] or c["first_time"]
+        ],
+    )
 
 
 def _table(model: type) -> Table:
@@ -368,14 +366,12 @@ def clear_all(session: Session) -> None:
 # --- rebuilding from the loans (for checks and after bulk loads) -----------------------------------
 
 
-def loan_deltas(loan: Any, events: Sequence[Event], npl_days: int) -> list[Delta]:
+def loan_deltas(loan: Any, events: Sequence[Event], lr: LoanRules) -> list[Delta]:
     """Every delta a loan has contributed: its events, then the fund's transitions."""
     from dataclasses import replace
 
-    deltas = history_deltas(loan.contract, events, npl_days)
-    snap = Snapshot()
-    for _, e in sorted(enumerate(events), key=lambda p: (p[1].event_date, p[0])):
-        snap = apply(snap, loan.contract, e, npl_days)
+    deltas = history_deltas(loan.contract, events, lr)
+    snap = replay(loan.contract, list(events), lr)
     if loan.compensated_on is not None:
         comp = replace(snap, state=LoanState.compensated)
         deltas.append(snapshot_delta(loan.compensated_on, snap, comp, None))
@@ -387,7 +383,7 @@ def loan_deltas(loan: Any, events: Sequence[Event], npl_days: int) -> list[Delta
     return deltas
 
 
-def rebuild(session: Session, npl_days: int) -> None:
+def rebuild(session: Session, lr: LoanRules) -> None:
     """Recompute every aggregate from the loans and their events (small and medium books)."""
     from loanfund.loans.models import Loan, LoanEvent
 
@@ -401,7 +397,7 @@ def rebuild(session: Session, npl_days: int) -> None:
         as_events = [
             Event(e.kind, e.event_date, e.principal_fen, e.interest_fen, e.days_past_due or 0) for e in evs
         ]
-        changes.add(key_of(loan), loan_deltas(loan, as_events, npl_days))
+        changes.add(key_of(loan), loan_deltas(loan, as_events, lr))
         for e in evs:
             if e.kind is EventKind.disbursement:
                 changes.borrowed(loan.enterprise_id, loan.bank_id, e.event_date)

@@ -35,13 +35,14 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
+from loanfund import rules
 from loanfund.banks.models import Bank
 from loanfund.claims.models import ClaimState
 from loanfund.core.auth import Principal
 from loanfund.core.config import Settings
 from loanfund.core.errors import Conflict, InvalidInput, NotFound
 from loanfund.core.money import share_of
-from loanfund.fund import chart, exposure, ledger
+from loanfund.fund import chart, ledger
 from loanfund.fund.models import ContributionSource
 from loanfund.portfolio import service as portfolio
 from loanfund.portfolio.models import PortfolioMonthly
@@ -81,7 +82,7 @@ GRADE_NAMES: dict[str, tuple[str, str]] = {
 
 def ratio(numerator: int, denominator: int) -> Decimal | None:
     """numerator ÷ denominator with four places; None when the denominator is 0 (as exposure's)."""
-    return exposure.ratio(numerator, denominator)
+    return rules.ratio(numerator, denominator)
 
 
 def now() -> datetime:
@@ -172,7 +173,7 @@ class Figures:
 
     @property
     def npl_ratio(self) -> Decimal | None:
-        return exposure.npl_ratio(self.npl_fen, self.compensated_fen, self.covered_fen)
+        return rules.npl_ratio(self.npl_fen, self.compensated_fen, self.covered_fen)
 
     def row(self) -> dict[str, Any]:
         """The figures under the report column keys (fen and counts)."""

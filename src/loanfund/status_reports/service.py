@@ -13,9 +13,9 @@ from loanfund.audit.service import Actor, record
 from loanfund.banks.models import Bank
 from loanfund.core.clock import business_today
 from loanfund.core.config import Settings
-from loanfund.core.errors import Conflict, InvalidInput, LoanfundError
+from loanfund.core.errors import Conflict, InvalidInput
 from loanfund.core.money import to_fen
-from loanfund.loans import service as loan_service
+from loanfund.loans import writes
 from loanfund.loans.models import Loan, LoanEvent
 from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
 from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
@@ -79,7 +79,6 @@ def submit(
         loan.bank_loan_ref: loan for loan in session.scalars(select(Loan).where(Loan.bank_id == bank.id))
     }
     derived = outstanding_as_of(session, bank.id, month_end)
-    lookups = loan_service.Lookups(session, settings)
     found: list[Discrepancy] = []
 
     def note(kind: str, ref: str, loan: Loan | None, line: StatusLine | None) -> None:
@@ -97,6 +96,7 @@ def submit(
         )
 
     report_lines = []
+    updates: list[tuple[StatusLine, Loan, writes.Submission]] = []  # delinquency the report changes
     for line in lines:
         loan = loans.get(line.bank_loan_ref)
         report_lines.append(
@@ -117,25 +117,19 @@ def submit(
                 note("not_open", line.bank_loan_ref, loan, line)
             continue
         if line.days_past_due != loan.days_past_due and loan.first_disbursed_on <= month_end:
-            try:
-                loan_service.post_event(
-                    session,
-                    settings,
-                    actor,
-                    loan,
-                    Event(EventKind.delinquency, month_end, days_past_due=line.days_past_due),
-                    bank_event_ref=f"SR{month_end:%Y%m}-{line.bank_loan_ref}"[:64],
-                    source="status_report",
-                    lookups=lookups,
-                )
-            except LoanfundError:
-                note("update_refused", line.bank_loan_ref, loan, line)
+            event = Event(EventKind.delinquency, month_end, days_past_due=line.days_past_due)
+            item = writes.EventIn(loan.id, event, f"SR{month_end:%Y%m}-{line.bank_loan_ref}"[:64])
+            updates.append((line, loan, writes.Submission(bank.id, actor, [item], source="status_report")))
+    # each line's update on its own: one refused is a discrepancy, the others are written
+    outcomes = writes.run(session, settings, [sub for _, _, sub in updates]) if updates else []
+    for (line, loan, _), outcome in zip(updates, outcomes, strict=True):
+        if not outcome.ok:
+            note("update_refused", line.bank_loan_ref, loan, line)
     reported = set(seen)
     for ref, loan in loans.items():
         if ref not in reported and derived.get(loan.id, 0) > 0 and loan.state in OPEN_FOR_BANK_EVENTS:
             note("missing_from_report", ref, loan, None)
 
-    loan_service.evaluate_breakers(session, settings, actor, lookups)
     report = StatusReport(
         bank_id=bank.id, month_end=month_end, line_count=len(lines), discrepancy_count=len(found)
     )

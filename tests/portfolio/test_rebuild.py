@@ -7,15 +7,20 @@ import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import insert
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import insert, literal, select
 from sqlalchemy.orm import Session
 
 from bench.generate import EVENT_COLUMNS, LOAN_COLUMNS, LoanMaker, Registry, Rules
+from loanfund import rules
 from loanfund.banks import service as bank_service
 from loanfund.core.config import Settings
 from loanfund.loans.models import Loan, LoanEvent
-from loanfund.portfolio import bulk
+from loanfund.portfolio import rebuild
 from loanfund.portfolio import service as portfolio
+from loanfund.rules import LoanRules, loan_rules
 from tests.factories import TEST_ACTOR, make_enterprise
 
 FIRST_ID = 10_000_000  # clear of anything the sequences hand out in the test database
@@ -59,9 +64,20 @@ def test_sql_rebuild_equals_python_rebuild(session: Session, settings: Settings)
         "compensated",
         "written_off",
     }
-    portfolio.rebuild(session, settings.npl_days)
+    portfolio.rebuild(session, loan_rules(settings))
     replayed = portfolio.snapshot_tables(session)
-    bulk.rebuild_in_sql(session, settings.npl_days)
+    rebuild.rebuild_in_sql(session, loan_rules(settings))
     in_sql = portfolio.snapshot_tables(session)
     assert all(replayed.values())  # every table has rows
     assert in_sql == replayed
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(days_past_due=st.integers(-5, 400), npl_days=st.integers(1, 200))
+def test_the_sql_standing_is_the_rule_s(session: Session, days_past_due: int, npl_days: int) -> None:
+    """The rebuild classifies a delinquency report as `rules.standing` does (it restates it in SQL)."""
+    lr = LoanRules(npl_days=npl_days)
+    in_sql = session.scalar(select(rebuild.standing_sql(literal(days_past_due), lr)))
+    assert in_sql == rebuild.STANDING_CODES[rules.standing(days_past_due, npl_days)]

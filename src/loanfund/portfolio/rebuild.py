@@ -2,7 +2,7 @@
 
 `service.rebuild` replays each loan in Python: right for checks on small and medium books, far too slow
 for a million loans. This does the same in a handful of `INSERT … SELECT … GROUP BY` statements, with
-window functions standing in for the replay. Both give the same rows (`tests/portfolio/test_bulk.py`),
+window functions standing in for the replay. Both give the same rows (`tests/portfolio/test_rebuild.py`),
 on PostgreSQL and SQLite.
 
 How the replay becomes SQL. Events are taken per loan in replay order (event date, then posting order =
@@ -10,8 +10,10 @@ id). After each event:
 
 * outstanding principal = disbursements so far − principal repaid so far;
 * the state is set by the latest disbursement (→ active) or delinquency report (→ active, overdue or
-  non-performing by days past due); repayments keep it, except a repayment of principal that brings the
-  outstanding to zero, which settles the loan (and nothing follows a settlement);
+  non-performing by days past due: `rules.standing`, restated as a CASE by `standing_sql`, which
+  `tests/portfolio/test_rebuild.py` holds to the rule over generated cases); repayments keep it, except
+  a repayment of principal that brings the outstanding to zero, which settles the loan (and nothing
+  follows a settlement);
 * the loan's part in each stock is its outstanding if the state belongs to the category, and the day's
   delta is that part minus the part after the previous event;
 * the first event of a loan is its first disbursement (nothing else is accepted before one), so it
@@ -58,6 +60,7 @@ from loanfund.portfolio.models import (
     YearCounter,
 )
 from loanfund.portfolio.service import FIGURES, clear_all
+from loanfund.rules import LoanRules, Standing
 
 _ACTIVE, _OVERDUE, _NPL, _SETTLED = 1, 2, 3, 4
 _ZERO: ColumnElement[int] = literal_column("0")
@@ -79,18 +82,13 @@ def _year(day: ColumnElement[object]) -> ColumnElement[int]:
     return cast(extract("year", day), Integer)
 
 
-def _event_deltas(npl_days: int) -> Select[tuple[object, ...]]:
+def _event_deltas(lr: LoanRules) -> Select[tuple[object, ...]]:
     """One row per event: its loan, day and every figure it changed."""
     e = _table(LoanEvent)
     is_disb = e.c.kind == EventKind.disbursement
     is_repay = e.c.kind == EventKind.repayment
     order = (e.c.event_date, e.c.id)
-    setter = case(
-        (is_disb, _ACTIVE),
-        (e.c.days_past_due <= 0, _ACTIVE),
-        (e.c.days_past_due < npl_days, _OVERDUE),
-        else_=_NPL,
-    )
+    setter = case((is_disb, _ACTIVE), else_=standing_sql(e.c.days_past_due, lr))
     running = (
         select(
             e.c.id,
@@ -151,6 +149,22 @@ def _event_deltas(npl_days: int) -> Select[tuple[object, ...]]:
     )
 
 
+def standing_sql(days_past_due: ColumnElement[Any], lr: LoanRules) -> ColumnElement[int]:
+    """`rules.standing` in SQL: _ACTIVE, _OVERDUE or _NPL for a delinquency report's days past due."""
+    return case(
+        (days_past_due <= 0, _ACTIVE),
+        (days_past_due < lr.npl_days, _OVERDUE),
+        else_=_NPL,
+    )
+
+
+STANDING_CODES = {
+    Standing.performing: _ACTIVE,
+    Standing.overdue: _OVERDUE,
+    Standing.non_performing: _NPL,
+}
+
+
 def _fund_deltas() -> tuple[Select[tuple[object, ...]], Select[tuple[object, ...]]]:
     """One row per compensation and per write-off, from the loans' fund dates."""
     e, loan = _table(LoanEvent), _table(Loan)
@@ -207,12 +221,12 @@ def totals_query() -> Select[Any]:
     )
 
 
-def rebuild_in_sql(session: Session, npl_days: int) -> None:
+def rebuild_in_sql(session: Session, lr: LoanRules) -> None:
     """Empty every aggregate and recompute it from the loans and events; only flushes."""
     session.flush()
     clear_all(session)
     loan = _table(Loan)
-    deltas = union_all(_event_deltas(npl_days), *_fund_deltas()).subquery("deltas")
+    deltas = union_all(_event_deltas(lr), *_fund_deltas()).subquery("deltas")
     d = deltas.c
     sums = [func.sum(d[f]).label(f) for f in FIGURES]
     nonzero = or_(*(func.sum(d[f]) != 0 for f in FIGURES))

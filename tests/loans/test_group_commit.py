@@ -1,4 +1,4 @@
-"""Single repayments and delinquency reports written as a group (`loans.grouped`): each request keeps its
+"""Single repayments and delinquency reports written as a group (`loans.group_commit`): each request keeps its
 own answer, audit record and idempotency record; anything but the plain case is left to the ordinary
 path untouched; what a group writes keeps loans equal to a replay of their events and the aggregates
 equal to a rebuild."""
@@ -20,7 +20,7 @@ from loanfund.audit.models import AuditRecord
 from loanfund.audit.service import Actor
 from loanfund.core.config import Settings
 from loanfund.core.idempotency import IdempotencyRecord, request_fingerprint
-from loanfund.loans import grouped
+from loanfund.loans import group_commit
 from loanfund.loans.models import LoanEvent
 from loanfund.loans.schemas import DelinquencyCreate, RepaymentCreate
 from loanfund.loans.state import Event, EventKind
@@ -61,7 +61,7 @@ def _repayment(
     key: str | None,
     principal: str = "0",
     interest: str = "0",
-) -> grouped.SingleEvent:
+) -> group_commit.SingleEvent:
     body = RepaymentCreate(
         bank_event_ref=ref, date=day, principal=Decimal(principal), interest=Decimal(interest)
     )
@@ -72,7 +72,7 @@ def _repayment(
         interest_fen=int(Decimal(interest) * 100),
     )
     path = f"/api/v1/loans/{loan_id}/repayments"
-    return grouped.SingleEvent(
+    return group_commit.SingleEvent(
         bank.id,
         Actor("bank", bank.id, f"bank:{bank.name}"),
         f"req-{ref}-{key}",
@@ -101,7 +101,7 @@ def test_a_group_writes_each_request_as_its_own(
     items = [
         _repayment(bank_a, a["G-0"], "G-0-1", date(2021, 4, 1), key="g-0", interest="100"),
         _repayment(bank_a, a["G-0"], "G-0-2", date(2021, 5, 1), key="g-1", principal="10000", interest="50"),
-        grouped.SingleEvent(
+        group_commit.SingleEvent(
             bank_a.id,
             Actor("bank", bank_a.id, f"bank:{bank_a.name}"),
             "req-G-1-q",
@@ -109,8 +109,9 @@ def test_a_group_writes_each_request_as_its_own(
             Event(EventKind.delinquency, delinquency.date, days_past_due=10),
             "G-1-q",
         ),
-        # not the plain case: each is left to the ordinary path
-        _repayment(bank_a, a["G-0"], "G-0-back", date(2021, 3, 15), key="k3", interest="1"),  # backdated
+        # a backdated event: the loan's history is replayed, in the group as on the ordinary path
+        _repayment(bank_a, a["G-0"], "G-0-back", date(2021, 3, 15), key="k3", interest="1"),
+        # refused, or not the plain case: each is left to the ordinary path
         _repayment(bank_a, b["H-0"], "H-0-x", date(2021, 4, 1), key="k4", interest="1"),  # another bank's
         _repayment(bank_a, a["G-2"], "G-0-1", date(2021, 4, 1), key="k5", interest="1"),  # ref used above
         _repayment(bank_a, a["G-2"], "G-2-k", date(2021, 4, 2), key="g-0", interest="1"),  # key used above
@@ -122,14 +123,14 @@ def test_a_group_writes_each_request_as_its_own(
         _repayment(bank_a, a["G-2"], "G-2-1", date(2021, 7, 1), key="g-11", interest="7"),
         _repayment(bank_b, b["H-0"], "H-0-1", date(2021, 4, 1), key="g-0", interest="3"),  # B's own "g-0"
     ]
-    results = grouped.post_many(settings, session, items)
+    results = group_commit.post_many(settings, session, items)
 
-    accepted = {0, 1, 2, 11, 12}
+    accepted = {0, 1, 2, 3, 11, 12}
     assert {i for i, r in enumerate(results) if r is not None} == accepted
-    declined_refs = {"G-0-back", "H-0-x", "G-2-k", "G-2-f", "G-2-u", "G-x"}
+    declined_refs = {"H-0-x", "G-2-k", "G-2-f", "G-2-u", "G-x"}
     stored_refs = set(session.scalars(select(LoanEvent.bank_event_ref)))
     assert not declined_refs & stored_refs
-    assert {"G-0-1", "G-0-2", "G-1-q", "G-2-1", "H-0-1"} <= stored_refs
+    assert {"G-0-1", "G-0-2", "G-1-q", "G-0-back", "G-2-1", "H-0-1"} <= stored_refs
 
     bodies = {i: json.loads(results[i] or "") for i in accepted}
     # each answer shows the loan after its own event, not after the group
@@ -139,6 +140,7 @@ def test_a_group_writes_each_request_as_its_own(
         "10000.00",
     )
     assert bodies[1]["loan"]["outstanding_principal"] == "90000.00"
+    assert bodies[3]["loan"]["interest_repaid"] == "151.00"  # the replay: every event up to then
     assert (bodies[2]["loan"]["state"], bodies[2]["event"]["days_past_due"]) == ("overdue", 10)
     events = {e.bank_event_ref: e for e in session.scalars(select(LoanEvent))}
     for i in accepted:
@@ -151,8 +153,14 @@ def test_a_group_writes_each_request_as_its_own(
         (r.bank_id, r.key): r
         for r in session.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key != "used"))
     }
-    assert set(records) == {(bank_a.id, "g-0"), (bank_a.id, "g-1"), (bank_a.id, "g-11"), (bank_b.id, "g-0")}
-    for i in (0, 1, 11, 12):
+    assert set(records) == {
+        (bank_a.id, "g-0"),
+        (bank_a.id, "g-1"),
+        (bank_a.id, "k3"),
+        (bank_a.id, "g-11"),
+        (bank_b.id, "g-0"),
+    }
+    for i in (0, 1, 3, 11, 12):
         stored = records[(items[i].bank_id, items[i].key or "")]
         assert (stored.response_status, stored.response_body) == (201, results[i])
 
