@@ -22,8 +22,8 @@ from loanfund.enterprises.credit_code import with_check_character
 from loanfund.enterprises.models import Enterprise
 from loanfund.enterprises.schemas import EnterpriseCreate
 from loanfund.loans.models import Loan
+from loanfund.loans.repository import stored_events
 from loanfund.loans.state import replay
-from loanfund.loans.writes import stored_events
 from loanfund.portfolio import service as portfolio
 from loanfund.rules import loan_rules
 from loanfund.staff import service as staff_service

@@ -119,3 +119,21 @@ def test_enum_columns_take_members_and_their_values_and_refuse_others(session: S
     assert set(session.scalars(select(Bank.status).where(Bank.id.in_(ids)))) == {BankStatus.suspended}
     with pytest.raises(Exception, match="not among the defined enum values"):
         bulk.update_rows(session, BANKS, [{"id": ids[0], "status": "closed"}])
+
+
+def test_boolean_columns_keep_every_value(session: Session) -> None:
+    """Written by the bulk paths' own array dumper on PostgreSQL, in a pipeline and outside one."""
+    rows = [{**_row(f"BOOL{i}"), "allow_contracts_without_application": i % 2 == 0} for i in range(5)]
+    ids = bulk.insert_rows(session, BANKS, rows, return_ids=True)
+    with bulk.pipeline(session):
+        bulk.update_rows(
+            session,
+            BANKS,
+            [{"id": i, "allow_contracts_without_application": n % 3 == 0} for n, i in enumerate(ids)],
+        )
+    stored = dict(
+        session.execute(
+            select(Bank.id, Bank.allow_contracts_without_application).where(Bank.id.in_(ids))
+        ).all()
+    )
+    assert [stored[i] for i in ids] == [True, False, False, True, False]

@@ -92,9 +92,12 @@ def test_malformed_items_are_422_by_index(client: TestClient, bank_a: Caller, co
     items[1]["date"] = "2021-13-01"
     r = client.post(URL, json={"items": items}, headers=bank_a.headers)
     assert r.status_code == 422
-    fields = {d["field"] for d in r.json()["error"]["details"]}
-    assert any(f.startswith("items.0.") for f in fields)
-    assert any(f.startswith("items.1.") for f in fields)
+    error = r.json()["error"]
+    assert error["code"] == "batch_invalid"
+    by_index = {d["index"]: d for d in error["details"]}
+    assert by_index[0]["code"] == by_index[1]["code"] == "validation_error"
+    assert [d["field"] for d in by_index[0]["details"]] == ["contract.amount"]
+    assert [d["field"] for d in by_index[1]["details"]] == ["disbursement.date"]
 
 
 def test_batch_over_the_limit(client: TestClient, bank_a: Caller, code: str, app: Any) -> None:

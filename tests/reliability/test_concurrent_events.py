@@ -22,8 +22,8 @@ from loanfund.enterprises import service as enterprise_service
 from loanfund.enterprises.schemas import EnterpriseCreate
 from loanfund.fund.contributions import record_contribution
 from loanfund.fund.models import ContributionSource
+from loanfund.loans import repository
 from loanfund.loans import service as loan_service
-from loanfund.loans import writes
 from loanfund.loans.models import Loan, LoanEvent
 from loanfund.loans.state import Event, EventKind, replay
 from loanfund.portfolio import service as portfolio
@@ -152,7 +152,7 @@ def test_concurrent_single_events_are_written_once_each(server: Server) -> None:
         for loan in s.scalars(select(Loan)):
             assert loan.interest_repaid_fen == interest[loan.id]
             assert loan.snapshot == replay(
-                loan.contract, writes.stored_events(s, loan.id), loan_rules(settings)
+                loan.contract, repository.stored_events(s, loan.id), loan_rules(settings)
             )
         maintained = portfolio.snapshot_tables(s)
         portfolio.rebuild(s, loan_rules(settings))

@@ -455,7 +455,7 @@ _BIG_ENDIAN = sys.byteorder == "big"
 
 
 def _fixed(values: Sequence[Any], elem_oid: int, size: int, code: str) -> bytes:
-    """A binary array of fixed-size integers (`code` "q" or "i", `size` 8 or 4 bytes)."""
+    """A binary array of fixed-size integers (`code` "q", "i" or "b", `size` 8, 4 or 1 bytes)."""
     n = len(values)
     if not n:
         return struct.pack("!iiI", 0, 0, elem_oid)
@@ -486,6 +486,10 @@ class _Int4s(list[Any]):
 
 class _Dates(list[Any]):
     """A DATE column's values."""
+
+
+class _Bools(list[Any]):
+    """A BOOLEAN column's values."""
 
 
 class _Texts(list[Any]):
@@ -521,6 +525,14 @@ class _DatesDumper(psycopg.adapt.Dumper):
         return _fixed([None if d is None else d.toordinal() - _EPOCH for d in obj], 1082, 4, "i")
 
 
+class _BoolsDumper(psycopg.adapt.Dumper):
+    format = psycopg.pq.Format.BINARY
+    oid = 1000  # bool[]
+
+    def dump(self, obj: Any) -> bytes:
+        return _fixed(obj, 16, 1, "b")
+
+
 class _TextsDumper(psycopg.adapt.Dumper):
     format = psycopg.pq.Format.BINARY
     oid = 1009  # text[]
@@ -545,12 +557,13 @@ for _cls, _dumper in (
     (_Int8s, _Int8sDumper),
     (_Int4s, _Int4sDumper),
     (_Dates, _DatesDumper),
+    (_Bools, _BoolsDumper),
     (_Texts, _TextsDumper),
     (_TextLiteral, _TextLiteralDumper),
 ):
     psycopg.adapters.register_dumper(_cls, _dumper)
 
-_TYPED: dict[str, type[list[Any]]] = {"BIGINT": _Int8s, "INTEGER": _Int4s, "DATE": _Dates}
+_TYPED: dict[str, type[list[Any]]] = {"BIGINT": _Int8s, "INTEGER": _Int4s, "DATE": _Dates, "BOOLEAN": _Bools}
 
 
 def _texts(values: list[Any]) -> Any:

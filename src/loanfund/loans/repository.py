@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import date
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from loanfund.core import bulk
 from loanfund.core.auth import Principal
 from loanfund.enterprises.models import Enterprise
-from loanfund.loans.models import DRAFT_COLUMNS, EVENTS, LOANS, Loan, LoanDraft, LoanEvent
-from loanfund.loans.state import LoanState
+from loanfund.loans.models import EVENTS, Loan
+from loanfund.loans.state import Event, LoanState
 
 
 def readable(principal: Principal) -> Select[Loan]:
@@ -37,22 +37,6 @@ def by_ref(session: Session, bank_id: int, bank_loan_ref: str, *, for_update: bo
     return session.scalar(stmt)
 
 
-def drafts_by_refs_locked(session: Session, bank_id: int, refs: Collection[str]) -> dict[str, LoanDraft]:
-    """A bank's loans with these references as plain drafts, locked (in id order, so that two
-    transactions locking overlapping sets cannot deadlock)."""
-    if not refs:
-        return {}
-    stmt = (
-        select(*(LOANS.c[c] for c in DRAFT_COLUMNS))
-        .where(LOANS.c.bank_id == bank_id, bulk.one_of(session, LOANS, "bank_loan_ref", refs))
-        .order_by(LOANS.c.id)
-        .with_for_update()
-    )
-    # all rows fetched at once (iterating a result fetches them one by one); columns in field order
-    drafts = (LoanDraft(*row) for row in session.execute(stmt).all())
-    return {d.bank_loan_ref: d for d in drafts}
-
-
 def lock(session: Session, loan: Loan) -> None:
     """Serialise writers of one loan and reload it: a PostgreSQL row lock (SQLite has one writer)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -61,24 +45,21 @@ def lock(session: Session, loan: Loan) -> None:
         )
 
 
-def event_by_ref(session: Session, bank_id: int, bank_event_ref: str) -> LoanEvent | None:
-    return session.scalar(
-        select(LoanEvent).where(LoanEvent.bank_id == bank_id, LoanEvent.bank_event_ref == bank_event_ref)
-    )
-
-
-def events_by_refs(session: Session, bank_id: int, refs: Collection[str]) -> dict[str, tuple[int, int]]:
-    """Event reference → (event id, loan id) for those of `refs` the bank has already used."""
-    if not refs:
+def events_by_refs(
+    session: Session, refs: Mapping[int, Collection[str]]
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """(bank, event reference) → (event id, loan id) for those of each bank's `refs` it has already used,
+    in one statement."""
+    wanted = [
+        (EVENTS.c.bank_id == bank_id) & bulk.one_of(session, EVENTS, "bank_event_ref", bank_refs)
+        for bank_id, bank_refs in sorted(refs.items())
+        if bank_refs
+    ]
+    if not wanted:
         return {}
-    stmt = select(LoanEvent.bank_event_ref, LoanEvent.id, LoanEvent.loan_id).where(
-        LoanEvent.bank_id == bank_id, bulk.one_of(session, EVENTS, "bank_event_ref", refs)
-    )
-    return {ref: (event_id, loan_id) for ref, event_id, loan_id in session.execute(stmt).all()}
-
-
-def events_of(session: Session, loan_id: int) -> list[LoanEvent]:
-    return list(session.scalars(select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.id)))
+    e = EVENTS.c
+    stmt = select(e.bank_id, e.bank_event_ref, e.id, e.loan_id).where(or_(*wanted))
+    return {(bank, ref): (event_id, loan_id) for bank, ref, event_id, loan_id in session.execute(stmt).all()}
 
 
 def search(
@@ -119,3 +100,18 @@ def credit_code_of(session: Session, loan: Loan) -> str:
     code = session.scalar(select(Enterprise.credit_code).where(Enterprise.id == loan.enterprise_id))
     assert code is not None
     return code
+
+
+def stored_events(session: Session, loan_id: int, *, excluding: Collection[int] = ()) -> list[Event]:
+    """A loan's stored events in posting order, but those with an id in `excluding`."""
+    e = EVENTS.c
+    rows = session.execute(
+        select(e.id, e.kind, e.event_date, e.principal_fen, e.interest_fen, e.days_past_due)
+        .where(e.loan_id == loan_id)
+        .order_by(e.id)
+    ).all()
+    return [
+        Event(kind, day, principal, interest, dpd or 0)
+        for event_id, kind, day, principal, interest, dpd in rows
+        if event_id not in excluding
+    ]

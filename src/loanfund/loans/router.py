@@ -137,7 +137,7 @@ def submit_batch(
             submission = writes.Submission(
                 caller.bank_id, caller.actor, [_batch_item(i) for i in items], source="batch"
             )
-            (outcome,) = writes.run(session, settings, [submission])
+            (outcome,) = writes.run(session, settings, [submission], views=False)
             position = indices or range(len(items))  # index in the body of each well-formed item
             refused += [refusal(position[i], exc) for i, exc in outcome.errors]
         if refused:

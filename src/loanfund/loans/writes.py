@@ -54,6 +54,7 @@ from loanfund.enterprises import repository as enterprise_repo
 from loanfund.enterprises.models import ENTERPRISES
 from loanfund.enterprises.repository import EnterpriseRef
 from loanfund.fund.exposure import CoverageGate
+from loanfund.loans import repository
 from loanfund.loans.models import DRAFT_COLUMNS, EVENTS, LOANS, SNAPSHOT_COLUMNS, Loan, LoanDraft
 from loanfund.loans.state import (
     OPEN_FOR_BANK_EVENTS,
@@ -382,20 +383,6 @@ def _quota_part(loan: LoanDraft) -> int:
 # --- the event rules -------------------------------------------------------------------------------------
 
 
-def check_event_date(lk: Lookups, bank_id: int, event: Event) -> None:
-    """Not in the future, and not in a month the bank's status report has closed."""
-    if event.event_date > lk.today:
-        raise field_error("event_in_future", f"{event.event_date} is in the future", "date")
-    lk.prefetch_closed([bank_id])
-    closed = lk.closed[bank_id]
-    if closed is not None and event.event_date <= closed:
-        raise Conflict(
-            f"The reporting month up to {closed} is closed by the bank's status report",
-            code="reporting_month_closed",
-            details=[{"field": "date", "message": f"must be after {closed}"}],
-        )
-
-
 def plan_event(
     loan: LoanDraft, event: Event, lr: rules.LoanRules, history: Callable[[], list[Event]]
 ) -> tuple[Snapshot, list[portfolio.Delta]]:
@@ -438,21 +425,6 @@ def event_row(event: Event, bank_event_ref: str) -> dict[str, Any]:
     }
 
 
-def stored_events(session: Session, loan_id: int, *, excluding: Collection[int] = ()) -> list[Event]:
-    """A loan's stored events in posting order, but those with an id in `excluding`."""
-    e = EVENTS.c
-    rows = session.execute(
-        select(e.id, e.kind, e.event_date, e.principal_fen, e.interest_fen, e.days_past_due)
-        .where(e.loan_id == loan_id)
-        .order_by(e.id)
-    ).all()
-    return [
-        Event(kind, day, principal, interest, dpd or 0)
-        for event_id, kind, day, principal, interest, dpd in rows
-        if event_id not in excluding
-    ]
-
-
 # --- what the audit record shows ---------------------------------------------------------------------------
 
 _LOAN_FIELDS = (
@@ -484,6 +456,9 @@ def contract_audit(loan: LoanDraft, credit_code: str) -> dict[str, Any]:
     }
 
 
+_UNREAD: Any = object()
+
+
 # --- the run ----------------------------------------------------------------------------------------
 
 
@@ -493,13 +468,15 @@ def run(
     submissions: Sequence[Submission],
     *,
     lookups: Lookups | None = None,
+    views: bool = True,
 ) -> list[Outcome]:
     """Plan and apply `submissions` in the session's transaction (see the module's docstring); one
     outcome each. A submission of several items must come alone. The circuit breakers of the banks
     whose NPL ratio may have moved are evaluated at the end, unless the caller gave its own `lookups`
-    (then they are left in its `touched_banks`)."""
+    (then they are left in its `touched_banks`). Without `views` the accepted items do not carry what an
+    answer shows of a stored loan (its credit code, when it was registered): a batch answers ids only."""
     assert len(submissions) == 1 or all(len(s.items) == 1 for s in submissions)
-    plan = _Run(session, settings, lookups or Lookups(session, settings))
+    plan = _Run(session, settings, lookups or Lookups(session, settings), views)
     several = any(len(s.items) > 1 for s in submissions)
     savepoint = session.begin_nested() if several else None
     try:
@@ -534,22 +511,24 @@ def evaluate_breakers(
     lk.touched_banks.clear()
 
 
-_LOAD_COLUMNS = (*(LOANS.c[c] for c in DRAFT_COLUMNS), ENTERPRISES.c.credit_code, LOANS.c.created_at)
-_DRAFT_WIDTH = len(DRAFT_COLUMNS)
+_DRAFT = tuple(LOANS.c[c] for c in DRAFT_COLUMNS)
 
 
 class _Run:
-    def __init__(self, session: Session, settings: Settings, lk: Lookups) -> None:
+    def __init__(self, session: Session, settings: Settings, lk: Lookups, views: bool) -> None:
         self.session = session
         self.settings = settings
         self.lk = lk
+        self.views = views
+        self.today = lk.today
         self.lr = rules.loan_rules(settings)
         self.now = utcnow()
+        self.timestamps = {"created_at": self.now, "updated_at": self.now}
         self.by_id: dict[int, LoanDraft] = {}
         self.by_ref: dict[tuple[int, str], LoanDraft] = {}
         self.new_refs: dict[tuple[int, str], int] = {}  # → index of the contract that made it
-        self.credit_code: dict[int, str] = {}  # id(draft) → credit code
-        self.created_at: dict[int, datetime] = {}  # id(draft) → when the loan was registered
+        self.credit_code: dict[int, str] = {}  # id(draft) → credit code (with views)
+        self.created_at: dict[int, datetime] = {}  # id(draft) → when the loan was registered (with views)
         self.used_event_refs: dict[tuple[int, str], tuple[int, int]] = {}  # → (event id, loan id)
         self.new_event_refs: dict[tuple[int, str], int] = {}  # → index of the item that posted it
         self.pending: dict[int, list[Event]] = {}  # id(draft) → events accepted in this run
@@ -558,12 +537,13 @@ class _Run:
         self.written_loans: dict[int, LoanDraft] = {}
         self.changes = portfolio.Changes()
         self.breaker_actors: dict[int, Actor] = {}
+        self.alone: Submission | None = None  # the run's only submission
 
     # -- planning --
 
     def run(self, submissions: Sequence[Submission]) -> list[Outcome]:
-        self._prefetch(submissions)
-        contracts = sum(1 for s in submissions for i in s.items if not isinstance(i, EventIn))
+        self.alone = submissions[0] if len(submissions) == 1 else None
+        contracts = self._prefetch(submissions)
         bulk.reserve_ids(self.session, LOANS, contracts)
         bulk.reserve_ids(self.session, EVENTS, sum(len(s.items) for s in submissions) - contracts)
         outcomes: list[Outcome] = []
@@ -595,38 +575,38 @@ class _Run:
         self.changes.write(self.session)  # the aggregates last: the rows concurrent writers share
         return outcomes
 
-    def _prefetch(self, submissions: Sequence[Submission]) -> None:
+    def _prefetch(self, submissions: Sequence[Submission]) -> int:
+        """Read what the items need, a few statements for all of them; the number of contracts."""
         s = self.session
         codes: set[str] = set()
         ids: set[int] = set()
         refs: dict[int, set[str]] = {}
-        event_refs: list[dict[str, Any]] = []
+        event_refs: dict[int, set[str]] = {}
         quota_banks: set[int] = set()
-        event_banks: set[int] = set()
+        contracts = 0
         for sub in submissions:
-            for item in sub.items:
-                if isinstance(item, EventIn):
-                    event_banks.add(sub.bank_id)
-                    event_refs.append({"bank_id": sub.bank_id, "bank_event_ref": item.bank_event_ref})
-                    if isinstance(item.loan, int):
-                        ids.add(item.loan)
-                    else:
-                        refs.setdefault(sub.bank_id, set()).add(item.loan)
-                else:
-                    codes.add(item.credit_code)
-                    refs.setdefault(sub.bank_id, set()).add(item.bank_loan_ref)
-                    quota_banks.add(sub.bank_id)
+            bank_id, items = sub.bank_id, sub.items
+            events = [i for i in items if type(i) is EventIn]
+            if len(events) < len(items):
+                bank_contracts: list[ContractIn] = [i for i in items if not isinstance(i, EventIn)]
+                contracts += len(bank_contracts)
+                codes.update(i.credit_code for i in bank_contracts)
+                refs.setdefault(bank_id, set()).update(i.bank_loan_ref for i in bank_contracts)
+                quota_banks.add(bank_id)
+            if events:
+                ids.update(i.loan for i in events if type(i.loan) is int)
+                named = [i.loan for i in events if type(i.loan) is str]
+                if named:
+                    refs.setdefault(bank_id, set()).update(named)
+                event_refs.setdefault(bank_id, set()).update(i.bank_event_ref for i in events)
         self.lk.prefetch_enterprises(codes)
         self._load_loans(ids, refs)
-        keys = ("bank_id", "bank_event_ref")
-        for bank_id, ref, event_id, loan_id in bulk.select_matching(
-            s, EVENTS, keys, event_refs, (*keys, "id", "loan_id")
-        ):
-            self.used_event_refs[(bank_id, ref)] = (event_id, loan_id)
+        self.used_event_refs = repository.events_by_refs(s, event_refs)
         for bank_id in sorted(quota_banks):
             if self.lk.bank(bank_id).lending_quota_fen is not None:
                 self.committed[bank_id] = committed_fen(s, bank_id)
-        self.lk.prefetch_closed(event_banks)
+        self.lk.prefetch_closed(event_refs.keys())
+        return contracts
 
     def _load_loans(self, ids: set[int], refs: dict[int, set[str]]) -> None:
         """The loans referred to, as drafts with their credit codes, locked in id order (so that two
@@ -639,22 +619,23 @@ class _Run:
             wanted.append((LOANS.c.bank_id == bank_id) & bulk.one_of(s, LOANS, "bank_loan_ref", bank_refs))
         if not wanted:
             return
-        stmt = (
-            select(*_LOAD_COLUMNS)
-            .join(ENTERPRISES, ENTERPRISES.c.id == LOANS.c.enterprise_id)
-            .where(or_(*wanted))
-            .order_by(LOANS.c.id)
-            .with_for_update(of=LOANS)
-        )
-        n = _DRAFT_WIDTH
+        if self.views:
+            stmt = select(*_DRAFT, ENTERPRISES.c.credit_code, LOANS.c.created_at).join(
+                ENTERPRISES, ENTERPRISES.c.id == LOANS.c.enterprise_id
+            )
+        else:
+            stmt = select(*_DRAFT)
+        stmt = stmt.where(or_(*wanted)).order_by(LOANS.c.id).with_for_update(of=LOANS)
+        n = len(_DRAFT)
         # all rows fetched at once (iterating a result fetches them one by one); columns in field order
         for row in s.execute(stmt).all():
             draft = LoanDraft(*row[:n])
             assert draft.id is not None
             self.by_id[draft.id] = draft
             self.by_ref[(draft.bank_id, draft.bank_loan_ref)] = draft
-            self.credit_code[id(draft)] = row[n]
-            self.created_at[id(draft)] = row[n + 1]
+            if self.views:
+                self.credit_code[id(draft)] = row[n]
+                self.created_at[id(draft)] = row[n + 1]
 
     def _contract(self, sub: Submission, index: int, item: ContractIn) -> Done:
         lk = self.lk
@@ -692,7 +673,9 @@ class _Run:
             maturity_date=item.maturity_date,
         )
         if application is not None:  # marking the application lent needs the loan's id now
-            (loan.id,) = bulk.insert_rows(self.session, LOANS, [self._loan_row(loan)], return_ids=True)
+            (loan.id,) = bulk.insert_rows(
+                self.session, LOANS, [loan.row()], same=self.timestamps, return_ids=True
+            )
             application_service.mark_lent(self.session, sub.actor, application, loan.id)
         if quota is not None:
             self.committed[bank.id] += _quota_part(loan)
@@ -721,7 +704,7 @@ class _Run:
                 raise loan_unknown(item.loan)
             loan = found
         event = item.event
-        check_event_date(self.lk, bank_id, event)
+        self._check_date(bank_id, event)
         key = (bank_id, item.bank_event_ref)
         if key in self.used_event_refs:
             event_id, loan_id = self.used_event_refs[key]
@@ -746,28 +729,46 @@ class _Run:
         self.changes.add(portfolio.key_of(loan), deltas)
         if event.kind is EventKind.disbursement:
             self.changes.borrowed(loan.enterprise_id, bank_id, event.event_date)
+        if self.views:
+            credit_code, created_at = self.credit_code[id(loan)], self.created_at[id(loan)]
+        else:
+            credit_code, created_at = "", self.now
         return Done(
             loan,
             snap,
-            self.credit_code[id(loan)],
-            self.created_at[id(loan)],
+            credit_code,
+            created_at,
             self.now,
             event=event_row(event, item.bank_event_ref),
             before=before,
             after=loan_view(loan),
         )
 
+    def _check_date(self, bank_id: int, event: Event) -> None:
+        """Not in the future, and not in a month the bank's status report has closed."""
+        if event.event_date > self.today:
+            raise field_error("event_in_future", f"{event.event_date} is in the future", "date")
+        closed = self.lk.closed.get(bank_id, _UNREAD)
+        if closed is _UNREAD:
+            self.lk.prefetch_closed([bank_id])
+            closed = self.lk.closed[bank_id]
+        if closed is not None and event.event_date <= closed:
+            raise Conflict(
+                f"The reporting month up to {closed} is closed by the bank's status report",
+                code="reporting_month_closed",
+                details=[{"field": "date", "message": f"must be after {closed}"}],
+            )
+
     def _history(self, loan: LoanDraft) -> list[Event]:
         """The loan's events in posting order: those stored before this run, then those accepted in it."""
         stored = (
-            [] if loan.id is None else stored_events(self.session, loan.id, excluding=self.written_events)
+            []
+            if loan.id is None
+            else repository.stored_events(self.session, loan.id, excluding=self.written_events)
         )
         return stored + self.pending.get(id(loan), [])
 
     # -- applying --
-
-    def _loan_row(self, loan: LoanDraft) -> dict[str, Any]:
-        return {**loan.row(), "created_at": self.now, "updated_at": self.now}
 
     def _write(self, part: list[tuple[Submission, Done]]) -> None:
         """Hand over what `part` of the items did: new loans, changed loans, events, audit records."""
@@ -775,15 +776,14 @@ class _Run:
             return
         s = self.session
         new = [d.loan for _, d in part if d.event is None and d.loan.id is None]
-        ids = bulk.insert_rows(s, LOANS, [self._loan_row(n) for n in new], return_ids=True)
+        ids = bulk.insert_rows(s, LOANS, [n.row() for n in new], same=self.timestamps, return_ids=True)
         for loan, loan_id in zip(new, ids, strict=True):
             loan.id = loan_id
-        for by_source in _by_source(part):
-            source, rows = by_source
-            bulk_ids = bulk.insert_rows(
+        for source, rows in self._event_rows(part):
+            event_ids = bulk.insert_rows(
                 s, EVENTS, rows, same={"source": source, "created_at": self.now}, return_ids=True
             )
-            for row, event_id in zip(rows, bulk_ids, strict=True):
+            for row, event_id in zip(rows, event_ids, strict=True):
                 row["id"] = event_id
                 row["source"] = source
                 self.written_events.add(event_id)
@@ -795,12 +795,29 @@ class _Run:
             self.written_loans[d.loan.id] = d.loan
         self._audit(part)
 
-    def _audit(self, part: list[tuple[Submission, Done]]) -> None:
-        entries: list[tuple[Submission, Entry]] = []
+    @staticmethod
+    def _event_rows(part: list[tuple[Submission, Done]]) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The event rows of `part`, with their loan and bank, in order, by source (all from one, as a
+        rule)."""
+        groups: dict[str, list[dict[str, Any]]] = {}
         for sub, d in part:
+            if d.event is not None:
+                row = d.event
+                row["loan_id"] = d.loan.id
+                row["bank_id"] = sub.bank_id
+                rows = groups.get(sub.source)
+                if rows is None:
+                    rows = groups[sub.source] = []
+                rows.append(row)
+        return list(groups.items())
+
+    def _audit(self, part: list[tuple[Submission, Done]]) -> None:
+        """One audit record per item, with its submission's actor and request id."""
+        entries: list[Entry] = []
+        for _, d in part:
             assert d.loan.id is not None
             if d.event is None:
-                entries.append((sub, Entry("loan.create", "loan", d.loan.id, after=d.after)))
+                entries.append(Entry("loan.create", "loan", d.loan.id, after=d.after))
                 continue
             kind: EventKind = d.event["kind"]
             after = {
@@ -808,40 +825,26 @@ class _Run:
                 "event_id": d.event["id"],
                 "bank_event_ref": d.event["bank_event_ref"],
             }
-            entries.append(
-                (sub, Entry(f"loan.{kind.value}", "loan", d.loan.id, before=d.before, after=after))
-            )
-        origins = {(sub.actor, sub.request_id) for sub, _ in entries}
-        if len(origins) == 1:
-            actor, request_id = next(iter(origins))
-            record_many(self.session, actor, [e for _, e in entries], request_id=request_id)
-        else:
-            current = request_id_var.get()
-            record_each(
-                self.session,
-                [Attributed(sub.actor, sub.request_id or current, e) for sub, e in entries],
-            )
+            entries.append(Entry(f"loan.{kind.value}", "loan", d.loan.id, before=d.before, after=after))
+        if self.alone is not None:
+            record_many(self.session, self.alone.actor, entries, request_id=self.alone.request_id)
+            return
+        current = request_id_var.get()
+        record_each(
+            self.session,
+            [
+                Attributed(sub.actor, sub.request_id or current, e)
+                for (sub, _), e in zip(part, entries, strict=True)
+            ],
+        )
 
     def keep_orm_in_step(self) -> None:
         """Loans the session holds as ORM objects take the values just written (without a query, and
         without marking them changed)."""
-        session, identity = self.session, self.session.identity_map
-        for loan_id, draft in self.written_loans.items():
-            obj = identity.get(session.identity_key(Loan, loan_id))
-            if obj is None:
-                continue
-            for name in SNAPSHOT_COLUMNS:
-                set_committed_value(obj, name, getattr(draft, name))
-            set_committed_value(obj, "updated_at", self.now)
-
-
-def _by_source(part: list[tuple[Submission, Done]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """The event rows of `part` (with their loan and bank), grouped by source, in order."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for sub, d in part:
-        if d.event is not None:
-            row = d.event
-            row["loan_id"] = d.loan.id
-            row["bank_id"] = sub.bank_id
-            groups.setdefault(sub.source, []).append(row)
-    return list(groups.items())
+        written = self.written_loans
+        for obj in list(self.session.identity_map.values()):
+            if type(obj) is Loan and obj.id in written:
+                draft = written[obj.id]
+                for name in SNAPSHOT_COLUMNS:
+                    set_committed_value(obj, name, getattr(draft, name))
+                set_committed_value(obj, "updated_at", self.now)
