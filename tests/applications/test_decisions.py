@@ -67,6 +67,8 @@ def test_approve_within_the_limits(
     assert too_much.status_code == 422
     assert too_much.json()["error"]["code"] == "amount_exceeds_credit_line"
     assert too_much.json()["error"]["details"][0]["field"] == "amount"
+    assert too_much.json()["error"]["message"] == "The amount exceeds the credit line of 5,000,000.00 yuan"
+    assert too_much.json()["error"]["details"][0]["credit_line"] == line
 
     too_long = client.post(
         f"{BANK_URL}/{no}/approve",

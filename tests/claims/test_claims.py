@@ -103,6 +103,7 @@ def test_reduced_approval_and_rejection_release(
     r = client.post(f"{URL}/{cid}/approve", json={"amount": "800000.01"}, headers=officer.headers)
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "claim_amount_exceeds_share"
+    assert r.json()["error"]["message"] == "At most the fund's share, 800,000.00 yuan, can be approved"
     claim = _post(
         client, f"{URL}/{cid}/approve", officer, {"amount": "700000", "reason": "documents incomplete"}
     )
@@ -140,6 +141,7 @@ def test_filing_rules(client: TestClient, bank_a: Caller, bank_b: Caller, npl_lo
     )
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "claim_principal_exceeds_outstanding"
+    assert r.json()["error"]["message"] == "The loan's outstanding principal is 100,000.00 yuan"
     r = client.post(
         URL, json={"loan_id": loan["id"], "principal_at_default": "100000"}, headers=bank_b.headers
     )

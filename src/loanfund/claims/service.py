@@ -25,8 +25,8 @@ from loanfund.banks.models import Bank
 from loanfund.claims.models import Claim, ClaimState, Recovery, RecoveryKind
 from loanfund.core.auth import Principal
 from loanfund.core.config import Settings
-from loanfund.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from loanfund.core.money import share_of, yuan_str
+from loanfund.core.errors import Conflict, Forbidden, NotFound, field_error
+from loanfund.core.money import share_of, yuan_text
 from loanfund.fund import breakers
 from loanfund.fund import service as fund_service
 from loanfund.fund.exceptions import FundInsufficient
@@ -45,10 +45,6 @@ _FIELDS = [
     "reviewed_by",
     "paid_by",
 ]
-
-
-def _field_error(code: str, message: str, fld: str) -> InvalidInput:
-    return InvalidInput(message, code=code, details=[{"field": fld, "message": message}])
 
 
 def _state_error(claim: Claim, action: str) -> Conflict:
@@ -134,9 +130,9 @@ def file_claim(
             code="claim_window_expired",
         )
     if principal_fen > loan.outstanding_fen:
-        raise _field_error(
+        raise field_error(
             "claim_principal_exceeds_outstanding",
-            f"The loan's outstanding principal is {yuan_str(loan.outstanding_fen)}",
+            f"The loan's outstanding principal is {yuan_text(loan.outstanding_fen)}",
             "principal_at_default",
         )
     existing = session.scalar(
@@ -181,13 +177,13 @@ def approve(
         raise _state_error(claim, "approved")
     amount = claim.claimed_fen if amount_fen is None else amount_fen
     if amount > claim.claimed_fen:
-        raise _field_error(
+        raise field_error(
             "claim_amount_exceeds_share",
-            f"At most the fund's share, {yuan_str(claim.claimed_fen)}, can be approved",
+            f"At most the fund's share, {yuan_text(claim.claimed_fen)}, can be approved",
             "amount",
         )
     if amount < claim.claimed_fen and not reason:
-        raise _field_error("reduction_reason_required", "A reduced approval needs a reason", "reason")
+        raise field_error("reduction_reason_required", "A reduced approval needs a reason", "reason")
     before = snapshot(claim, _FIELDS)
     fund_service.ensure_bank_accounts(session, actor, claim.bank_id)
     try:
@@ -301,7 +297,7 @@ def report_recovery(
 ) -> Recovery:
     _check_collecting(claim)
     if costs_fen > gross_fen:
-        raise _field_error(
+        raise field_error(
             "costs_exceed_recovery", "Collection costs cannot exceed the amount recovered", "costs"
         )
     _check_ref(session, claim.bank_id, bank_ref)
@@ -346,7 +342,7 @@ def remit(
     owed = receivable_fen(session, claim.id)
     if amount_fen > owed:
         raise Conflict(
-            f"The bank owes the fund {yuan_str(owed)} on this claim", code="remittance_exceeds_receivable"
+            f"The bank owes the fund {yuan_text(owed)} on this claim", code="remittance_exceeds_receivable"
         )
     _check_ref(session, claim.bank_id, bank_ref)
     rec = Recovery(
@@ -376,7 +372,7 @@ def close_collection(session: Session, settings: Settings, actor: Actor, claim: 
     owed = receivable_fen(session, claim.id)
     if owed:
         raise Conflict(
-            f"The bank still owes the fund {yuan_str(owed)} of recoveries",
+            f"The bank still owes the fund {yuan_text(owed)} of recoveries",
             code="recovery_receivable_outstanding",
         )
     loan = session.get(Loan, claim.loan_id)

@@ -47,6 +47,13 @@ def yuan_str(fen: int) -> str:
     return f"{sign}{q}.{r:02d}"
 
 
+def yuan_text(fen: int) -> str:
+    """An amount for a person to read in a message: `1,000.00 yuan` (never fen)."""
+    sign = "-" if fen < 0 else ""
+    q, r = divmod(abs(int(fen)), FEN_PER_YUAN)
+    return f"{sign}{q:,}.{r:02d} yuan"
+
+
 def share_of(fen: int, share: Decimal) -> int:
     """`share` × `fen`, rounded half-up to the fen."""
     return int((Decimal(fen) * share).quantize(Decimal(1), rounding=ROUND_HALF_UP))

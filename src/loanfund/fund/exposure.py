@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from loanfund.banks.models import Bank
 from loanfund.core.config import Settings
 from loanfund.core.errors import Conflict
-from loanfund.core.money import share_of, yuan_str
+from loanfund.core.money import share_of, yuan_str, yuan_text
 from loanfund.fund import breakers
 from loanfund.fund import service as fund_service
 from loanfund.portfolio import service as portfolio
@@ -153,8 +153,8 @@ class CoverageGate:
             )
         if self._covered + amount_fen > self._limit:
             raise Conflict(
-                f"Covered principal would reach {yuan_str(self._covered + amount_fen)}, past "
-                f"{self.settings.leverage_cap}× the fund's balance ({yuan_str(self._balance)})",
+                f"Covered principal would reach {yuan_text(self._covered + amount_fen)}, past "
+                f"{self.settings.leverage_cap}× the fund's balance ({yuan_text(self._balance)})",
                 code="fund_leverage_exceeded",
                 details={
                     "covered": yuan_str(self._covered),

@@ -13,7 +13,7 @@ from loanfund.audit.service import Actor, record
 from loanfund.banks.models import Bank
 from loanfund.core.clock import business_today
 from loanfund.core.config import Settings
-from loanfund.core.errors import Conflict, InvalidInput, LoanfundError
+from loanfund.core.errors import Conflict, InvalidInput, LoanfundError, field_error
 from loanfund.core.money import to_fen
 from loanfund.loans import service as loan_service
 from loanfund.loans.models import Loan, LoanEvent
@@ -46,17 +46,9 @@ def submit(
     session: Session, settings: Settings, actor: Actor, bank: Bank, month_end: date, lines: list[StatusLine]
 ) -> StatusReport:
     if not is_month_end(month_end):
-        raise InvalidInput(
-            f"{month_end} is not the last day of a month",
-            code="not_month_end",
-            details=[{"field": "month_end", "message": "must be a month's last day"}],
-        )
+        raise field_error("not_month_end", f"{month_end} is not the last day of a month", "month_end")
     if month_end > business_today(settings):
-        raise InvalidInput(
-            "The month has not ended yet",
-            code="month_not_over",
-            details=[{"field": "month_end", "message": "in the future"}],
-        )
+        raise field_error("month_not_over", f"The month ending {month_end} is not over yet", "month_end")
     closed = closed_through(session, bank.id)
     if closed is not None and month_end <= closed:
         code = "status_report_exists" if month_end == closed else "reporting_month_closed"
