@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from loanfund.banks import service as bank_service
-from loanfund.claims import service
+from loanfund.claims import repository, service
 from loanfund.claims.models import Claim, ClaimState
 from loanfund.claims.schemas import (
     ClaimApproval,
@@ -35,9 +35,10 @@ BureauReviewer = Annotated[Principal, Depends(require_staff(Role.officer, Role.a
 
 
 def _detail(session: DbSession, claim: Claim) -> ClaimDetail:
-    base = ClaimRead.of(claim, service.receivable_fen(session, claim.id))
+    base = ClaimRead.of(claim, repository.receivable_fen(session, claim.id))
     return ClaimDetail(
-        **base.model_dump(), recoveries=[RecoveryRead.of(r) for r in service.recoveries_of(session, claim.id)]
+        **base.model_dump(),
+        recoveries=[RecoveryRead.of(r) for r in repository.recoveries_of(session, claim.id)],
     )
 
 
@@ -78,10 +79,12 @@ def list_claims(
     state: Annotated[ClaimState | None, Query()] = None,
     bank_id: Annotated[int | None, Query()] = None,
 ) -> Page[ClaimRead]:
-    rows = service.list_readable(
+    rows = repository.list_readable(
         session, caller, state=state, bank_id=bank_id, after_id=page.after_id, limit=page.fetch
     )
-    return page.page(rows, lambda c: ClaimRead.of(c, service.receivable_fen(session, c.id)), lambda c: c.id)
+    return page.page(
+        rows, lambda c: ClaimRead.of(c, repository.receivable_fen(session, c.id)), lambda c: c.id
+    )
 
 
 @router.get("/{claim_id}", responses=_READ, tags=["bank", "bureau"], summary="A claim with its recoveries")

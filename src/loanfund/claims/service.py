@@ -17,11 +17,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loanfund.audit.service import Actor, record, snapshot
 from loanfund.banks.models import Bank
+from loanfund.claims import repository
 from loanfund.claims.models import Claim, ClaimState, Recovery, RecoveryKind
 from loanfund.core.auth import Principal
 from loanfund.core.config import Settings
@@ -55,51 +55,10 @@ def _state_error(claim: Claim, action: str) -> Conflict:
 
 
 def get_readable(session: Session, principal: Principal, claim_id: int, *, lock: bool = False) -> Claim:
-    stmt = select(Claim).where(Claim.id == claim_id)
-    if principal.is_bank:
-        stmt = stmt.where(Claim.bank_id == principal.bank_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    claim = session.scalar(stmt)
+    claim = repository.get_readable(session, principal, claim_id, lock=lock)
     if claim is None:
         raise NotFound("No such claim", code="claim_not_found")
     return claim
-
-
-def list_readable(
-    session: Session,
-    principal: Principal,
-    *,
-    state: ClaimState | None,
-    bank_id: int | None,
-    after_id: int | None,
-    limit: int,
-) -> list[Claim]:
-    stmt = select(Claim).order_by(Claim.id).limit(limit)
-    if principal.is_bank:
-        stmt = stmt.where(Claim.bank_id == principal.bank_id)
-    if state is not None:
-        stmt = stmt.where(Claim.state == state)
-    if bank_id is not None:
-        stmt = stmt.where(Claim.bank_id == bank_id)
-    if after_id is not None:
-        stmt = stmt.where(Claim.id > after_id)
-    return list(session.scalars(stmt))
-
-
-def recoveries_of(session: Session, claim_id: int) -> list[Recovery]:
-    return list(session.scalars(select(Recovery).where(Recovery.claim_id == claim_id).order_by(Recovery.id)))
-
-
-def receivable_fen(session: Session, claim_id: int) -> int:
-    """The fund's share of this claim's recoveries not yet remitted."""
-    rows = session.execute(
-        select(Recovery.kind, func.coalesce(func.sum(Recovery.fund_share_fen), 0))
-        .where(Recovery.claim_id == claim_id)
-        .group_by(Recovery.kind)
-    )
-    totals = {kind: int(total) for kind, total in rows}
-    return totals.get(RecoveryKind.recovery, 0) - totals.get(RecoveryKind.remittance, 0)
 
 
 # --- workflow -----------------------------------------------------------------------------------------
@@ -135,9 +94,7 @@ def file_claim(
             f"The loan's outstanding principal is {yuan_text(loan.outstanding_fen)}",
             "principal_at_default",
         )
-    existing = session.scalar(
-        select(Claim).where(Claim.loan_id == loan.id, Claim.state != ClaimState.rejected)
-    )
+    existing = repository.open_claim_of_loan(session, loan.id)
     if existing is not None:
         raise Conflict("The loan already has a claim", code="claim_exists", details={"claim_id": existing.id})
     claim = Claim(
@@ -276,9 +233,7 @@ def _paid_share(claim: Claim, net_fen: int) -> int:
 
 
 def _check_ref(session: Session, bank_id: int, bank_ref: str) -> None:
-    existing = session.scalar(
-        select(Recovery).where(Recovery.bank_id == bank_id, Recovery.bank_ref == bank_ref)
-    )
+    existing = repository.recovery_by_ref(session, bank_id, bank_ref)
     if existing is not None:
         raise Conflict(
             f"{bank_ref} is already recorded", code="bank_ref_taken", details={"recovery_id": existing.id}
@@ -339,7 +294,7 @@ def remit(
 ) -> Recovery:
     if claim.state is not ClaimState.paid:
         raise _state_error(claim, "remitted on")
-    owed = receivable_fen(session, claim.id)
+    owed = repository.receivable_fen(session, claim.id)
     if amount_fen > owed:
         raise Conflict(
             f"The bank owes the fund {yuan_text(owed)} on this claim", code="remittance_exceeds_receivable"
@@ -369,7 +324,7 @@ def remit(
 
 def close_collection(session: Session, settings: Settings, actor: Actor, claim: Claim, *, day: date) -> Claim:
     _check_collecting(claim)
-    owed = receivable_fen(session, claim.id)
+    owed = repository.receivable_fen(session, claim.id)
     if owed:
         raise Conflict(
             f"The bank still owes the fund {yuan_text(owed)} of recoveries",

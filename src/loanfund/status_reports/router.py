@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select
 
 from loanfund.banks import service as bank_service
 from loanfund.core.auth import AnyCaller, BankCaller, BureauReader, SettingsDep
@@ -13,8 +12,8 @@ from loanfund.core.errors import NotFound, responses
 from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.pagination import Page, Pagination
 from loanfund.core.params import IdPath, id_query
-from loanfund.status_reports import service
-from loanfund.status_reports.models import Discrepancy, StatusReport
+from loanfund.status_reports import repository, service
+from loanfund.status_reports.models import StatusReport
 from loanfund.status_reports.schemas import (
     DiscrepancyRead,
     StatusReportCreate,
@@ -26,9 +25,7 @@ router = APIRouter(prefix="/api/v1/status-reports")
 
 
 def _detail(session: DbSession, report: StatusReport) -> StatusReportDetail:
-    found = session.scalars(
-        select(Discrepancy).where(Discrepancy.report_id == report.id).order_by(Discrepancy.id)
-    )
+    found = repository.discrepancies_of(session, report.id)
     return StatusReportDetail(
         **StatusReportRead.of(report).model_dump(), discrepancies=[DiscrepancyRead.of(d) for d in found]
     )
@@ -72,16 +69,10 @@ def list_discrepancies(
     month_end: Annotated[IsoDate | None, Query()] = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Page[DiscrepancyRead]:
-    stmt = select(Discrepancy).order_by(Discrepancy.id).limit(page.fetch)
-    if bank_id is not None:
-        stmt = stmt.where(Discrepancy.bank_id == bank_id)
-    if month_end is not None:
-        stmt = stmt.where(Discrepancy.month_end == month_end)
-    if kind is not None:
-        stmt = stmt.where(Discrepancy.kind == kind)
-    if page.after_id is not None:
-        stmt = stmt.where(Discrepancy.id > page.after_id)
-    return page.page(list(session.scalars(stmt)), DiscrepancyRead.of, lambda d: d.id)
+    rows = repository.list_discrepancies(
+        session, bank_id=bank_id, month_end=month_end, kind=kind, after_id=page.after_id, limit=page.fetch
+    )
+    return page.page(rows, DiscrepancyRead.of, lambda d: d.id)
 
 
 @router.get(
@@ -93,14 +84,10 @@ def list_reports(
     page: Pagination,
     bank_id: Annotated[int | None, id_query()] = None,
 ) -> Page[StatusReportRead]:
-    stmt = select(StatusReport).order_by(StatusReport.id).limit(page.fetch)
-    if caller.is_bank:
-        stmt = stmt.where(StatusReport.bank_id == caller.bank_id)
-    if bank_id is not None:
-        stmt = stmt.where(StatusReport.bank_id == bank_id)
-    if page.after_id is not None:
-        stmt = stmt.where(StatusReport.id > page.after_id)
-    return page.page(list(session.scalars(stmt)), StatusReportRead.of, lambda r: r.id)
+    rows = repository.list_readable(
+        session, caller, bank_id=bank_id, after_id=page.after_id, limit=page.fetch
+    )
+    return page.page(rows, StatusReportRead.of, lambda r: r.id)
 
 
 @router.get(
@@ -110,10 +97,7 @@ def list_reports(
     summary="One report",
 )
 def read_report(report_id: IdPath, session: DbSession, caller: AnyCaller) -> StatusReportDetail:
-    stmt = select(StatusReport).where(StatusReport.id == report_id)
-    if caller.is_bank:
-        stmt = stmt.where(StatusReport.bank_id == caller.bank_id)
-    report = session.scalar(stmt)
+    report = repository.get_readable(session, caller, report_id)
     if report is None:
         raise NotFound("No such status report", code="status_report_not_found")
     return _detail(session, report)

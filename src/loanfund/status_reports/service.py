@@ -6,7 +6,6 @@ from __future__ import annotations
 import calendar
 from datetime import date
 
-from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from loanfund.audit.service import Actor, record
@@ -16,30 +15,15 @@ from loanfund.core.config import Settings
 from loanfund.core.errors import Conflict, InvalidInput, LoanfundError, field_error
 from loanfund.core.money import to_fen
 from loanfund.loans import service as loan_service
-from loanfund.loans.models import Loan, LoanEvent
+from loanfund.loans.models import Loan
 from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
+from loanfund.status_reports import repository
 from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
-from loanfund.status_reports.repository import closed_through
 from loanfund.status_reports.schemas import StatusLine
 
 
 def is_month_end(day: date) -> bool:
     return day.day == calendar.monthrange(day.year, day.month)[1]
-
-
-def outstanding_as_of(session: Session, bank_id: int, day: date) -> dict[int, int]:
-    """Event-derived outstanding principal of each of the bank's loans at the end of `day`."""
-    signed = case(
-        (LoanEvent.kind == EventKind.disbursement, LoanEvent.principal_fen),
-        (LoanEvent.kind == EventKind.repayment, -LoanEvent.principal_fen),
-        else_=0,
-    )
-    rows = session.execute(
-        select(LoanEvent.loan_id, func.sum(signed))
-        .where(LoanEvent.bank_id == bank_id, LoanEvent.event_date <= day)
-        .group_by(LoanEvent.loan_id)
-    )
-    return {loan_id: int(total or 0) for loan_id, total in rows}
 
 
 def submit(
@@ -49,7 +33,7 @@ def submit(
         raise field_error("not_month_end", f"{month_end} is not the last day of a month", "month_end")
     if month_end > business_today(settings):
         raise field_error("month_not_over", f"The month ending {month_end} is not over yet", "month_end")
-    closed = closed_through(session, bank.id)
+    closed = repository.closed_through(session, bank.id)
     if closed is not None and month_end <= closed:
         code = "status_report_exists" if month_end == closed else "reporting_month_closed"
         raise Conflict(f"The bank has already reported up to {closed}", code=code)
@@ -67,10 +51,8 @@ def submit(
     if dupes:
         raise InvalidInput("A loan is reported twice", code="status_report_duplicate_loan", details=dupes)
 
-    loans = {
-        loan.bank_loan_ref: loan for loan in session.scalars(select(Loan).where(Loan.bank_id == bank.id))
-    }
-    derived = outstanding_as_of(session, bank.id, month_end)
+    loans = repository.loans_by_ref(session, bank.id)
+    derived = repository.outstanding_as_of(session, bank.id, month_end)
     lookups = loan_service.Lookups(session, settings)
     found: list[Discrepancy] = []
 
