@@ -218,15 +218,15 @@ MATRIX: dict[tuple[str, str], Row] = {
                                                          path=lambda w: {"claim_id": w.approved_claim_id}),
     ("POST", "/api/v1/claims/{claim_id}/recoveries"): Row("401 201 404 403 403 403 403 401",
                                                          body=lambda w: {"bank_ref": "MATRIX-REC",
-                                                                         "date": "2026-01-05", "gross": "100.00"},
+                                                                         "date": str(w.today), "gross": "100.00"},
                                                          path=lambda w: {"claim_id": w.paid_claim_id}),
     ("POST", "/api/v1/claims/{claim_id}/remittances"): Row("401 201 404 403 403 403 403 401",
                                                          body=lambda w: {"bank_ref": "MATRIX-REM",
-                                                                         "date": "2026-01-05", "amount": "10.00"},
+                                                                         "date": str(w.today), "amount": "10.00"},
                                                          path=lambda w: {"claim_id": w.paid_claim_id}),
     ("POST", "/api/v1/claims/{claim_id}/close-collection"):
                                                      Row("401 200 404 403 403 403 403 401",
-                                                         body=lambda w: {"date": "2026-01-05"},
+                                                         body=lambda w: {"date": str(w.today)},
                                                          path=lambda w: {"claim_id": w.closable_claim_id}),
     # oversight reports (a bank sees its own slice)
     ("GET", "/api/v1/reports/summary"):              Row("401 200 200 200 200 200 200 401", query=YEAR),

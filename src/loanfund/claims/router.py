@@ -161,7 +161,12 @@ def pay_claim(
     summary="Report money recovered after compensation (gross and collection costs)",
 )
 def report_recovery(
-    claim_id: int, body: RecoveryCreate, session: DbSession, caller: BankCaller, idem: IdempotencyDep
+    claim_id: int,
+    body: RecoveryCreate,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BankCaller,
+    idem: IdempotencyDep,
 ) -> Response:
     def produce() -> ClaimDetail:
         claim = service.get_readable(session, caller, claim_id, lock=True)
@@ -173,6 +178,7 @@ def report_recovery(
             gross_fen=to_fen(body.gross),
             costs_fen=to_fen(body.costs),
             day=body.date,
+            today=business_today(settings),
         )
         return _detail(session, claim)
 
@@ -188,7 +194,12 @@ def report_recovery(
     summary="Report the remittance of the fund's share of recoveries",
 )
 def remit(
-    claim_id: int, body: RemittanceCreate, session: DbSession, caller: BankCaller, idem: IdempotencyDep
+    claim_id: int,
+    body: RemittanceCreate,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BankCaller,
+    idem: IdempotencyDep,
 ) -> Response:
     def produce() -> ClaimDetail:
         claim = service.get_readable(session, caller, claim_id, lock=True)
@@ -199,6 +210,7 @@ def remit(
             bank_ref=body.bank_ref,
             amount_fen=to_fen(body.amount),
             day=body.date,
+            today=business_today(settings),
         )
         return _detail(session, claim)
 
@@ -222,7 +234,9 @@ def close_collection(
 ) -> Response:
     def produce() -> ClaimDetail:
         claim = service.get_readable(session, caller, claim_id, lock=True)
-        service.close_collection(session, settings, caller.actor, claim, day=body.date)
+        service.close_collection(
+            session, settings, caller.actor, claim, day=body.date, today=business_today(settings)
+        )
         return _detail(session, claim)
 
     return idem.run(body, 200, produce)

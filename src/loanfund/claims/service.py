@@ -247,10 +247,31 @@ def _check_collecting(claim: Claim) -> None:
         )
 
 
+def _check_after_payout(claim: Claim, day: date, today: date) -> None:
+    """What happens after compensation is dated between the payout and today."""
+    if day > today:
+        raise field_error("date_in_future", f"{day} is in the future (today is {today})", "date")
+    assert claim.paid_on is not None
+    if day < claim.paid_on:
+        raise field_error(
+            "date_before_payout", f"{day} is before the claim's payout on {claim.paid_on}", "date"
+        )
+
+
 def report_recovery(
-    session: Session, actor: Actor, claim: Claim, *, bank_ref: str, gross_fen: int, costs_fen: int, day: date
+    session: Session,
+    actor: Actor,
+    claim: Claim,
+    *,
+    bank_ref: str,
+    gross_fen: int,
+    costs_fen: int,
+    day: date,
+    today: date,
 ) -> Recovery:
+    """Money the bank collected on `day` (on or after the payout, not in the future)."""
     _check_collecting(claim)
+    _check_after_payout(claim, day, today)
     if costs_fen > gross_fen:
         raise field_error(
             "costs_exceed_recovery", "Collection costs cannot exceed the amount recovered", "costs"
@@ -290,10 +311,13 @@ def report_recovery(
 
 
 def remit(
-    session: Session, actor: Actor, claim: Claim, *, bank_ref: str, amount_fen: int, day: date
+    session: Session, actor: Actor, claim: Claim, *, bank_ref: str, amount_fen: int, day: date, today: date
 ) -> Recovery:
+    """The fund's share of recoveries passed on by the bank on `day` (on or after the payout, not in the
+    future)."""
     if claim.state is not ClaimState.paid:
         raise _state_error(claim, "remitted on")
+    _check_after_payout(claim, day, today)
     owed = repository.receivable_fen(session, claim.id)
     if amount_fen > owed:
         raise Conflict(
@@ -322,8 +346,11 @@ def remit(
     return rec
 
 
-def close_collection(session: Session, settings: Settings, actor: Actor, claim: Claim, *, day: date) -> Claim:
+def close_collection(
+    session: Session, settings: Settings, actor: Actor, claim: Claim, *, day: date, today: date
+) -> Claim:
     _check_collecting(claim)
+    _check_after_payout(claim, day, today)
     owed = repository.receivable_fen(session, claim.id)
     if owed:
         raise Conflict(

@@ -293,13 +293,14 @@ class _Month:
                 gross_fen=action.gross_fen,
                 costs_fen=action.costs_fen,
                 day=day,
+                today=day,
             )
         elif action.step == "remit":
             claim = self.claim(action.loan_ref)
             owed = claim_repository.receivable_fen(s, claim.id)
-            claims.remit(s, actor, claim, bank_ref=action.ref, amount_fen=owed, day=day)
+            claims.remit(s, actor, claim, bank_ref=action.ref, amount_fen=owed, day=day, today=day)
         else:
-            claims.close_collection(s, settings, actor, self.claim(action.loan_ref), day=day)
+            claims.close_collection(s, settings, actor, self.claim(action.loan_ref), day=day, today=day)
         self.check(bank.id)
 
     def status_report(self, action: p.StatusReport) -> None:
