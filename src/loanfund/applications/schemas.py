@@ -108,6 +108,10 @@ class EvaluationRead(BaseModel):
     computed_credit_line: YuanStr | None
     grade: str | None = Field(description="The grade in force (after any officer override)")
     credit_line: YuanStr | None = Field(description="The credit line in force")
+    requested_above_line: bool = Field(description="The requested amount is above the credit line in force")
+    line_note: str | None = Field(
+        description="Why not all of the requested amount can be approved (a bank may approve at most the line)"
+    )
     overridden: bool
     evaluated_at: datetime
     contributions: list[ContributionRead]
@@ -132,6 +136,8 @@ def _evaluation(a: Application) -> EvaluationRead | None:
         computed_credit_line=yuan_str(a.computed_line_fen) if a.computed_line_fen is not None else None,
         grade=a.grade,
         credit_line=yuan_str(a.credit_line_fen) if a.credit_line_fen is not None else None,
+        requested_above_line=a.line_note is not None,
+        line_note=a.line_note,
         overridden=a.overridden_at is not None,
         evaluated_at=a.evaluated_at,
         contributions=[ContributionRead.model_validate(c) for c in a.breakdown or []],

@@ -33,6 +33,7 @@ from loanfund.core.errors import Conflict, InvalidInput, NotFound, field_error
 from loanfund.core.money import to_fen, yuan_str, yuan_text
 from loanfund.core.security import hash_secret, new_secret, same
 from loanfund.enterprises import repository as enterprise_repository
+from loanfund.enterprises.credit_code import checksum_ok
 from loanfund.loans.models import Loan
 from loanfund.rates.service import credit_line_for, max_rate_on
 
@@ -52,6 +53,7 @@ _FIELDS = [
     "computed_line_fen",
     "grade",
     "credit_line_fen",
+    "line_note",
     "override_reason",
     "decision_date",
     "approved_amount_fen",
@@ -120,6 +122,13 @@ def submit_application(
             details=[{"field": "bank_code", "message": "the bank is suspended"}],
         )
     ent = enterprise_repository.by_code(session, data.credit_code)
+    if ent is None and not checksum_ok(data.credit_code):
+        # as in the registry, where only an officer's audited override admits such a code
+        raise field_error(
+            "credit_code_checksum_failed",
+            f"credit_code {data.credit_code} fails its check character (GB 32100-2015)",
+            "credit_code",
+        )
     token = new_secret("lft")
     ind = data.indicators
     app = Application(
@@ -179,6 +188,20 @@ def _evaluate(session: Session, settings: Settings, app: Application) -> None:
     app.computed_line_fen = app.credit_line_fen = line
     app.status = ApplicationStatus.pending_bank
     app.ineligible_reason = None
+    _note_line(app)
+
+
+def _note_line(app: Application) -> None:
+    """Record why a request above the credit line in force cannot all be approved (and clear the note
+    once it fits, e.g. after an officer raised the line)."""
+    line = app.credit_line_fen
+    if line is None or app.requested_amount_fen <= line:
+        app.line_note = None
+        return
+    app.line_note = (
+        f"The requested {yuan_text(app.requested_amount_fen)} is above the credit line of "
+        f"{yuan_text(line)} (grade {app.grade}); a bank may approve at most {yuan_text(line)}"
+    )
 
 
 def _snap(app: Application) -> dict[str, Any]:
@@ -271,6 +294,7 @@ def override_evaluation(
     if app.status == ApplicationStatus.ineligible:
         _move(app, ApplicationStatus.pending_bank, "re-graded")
         app.ineligible_reason = None
+    _note_line(app)
     app.overridden_at = utcnow()
     app.override_reason = reason
     session.flush()
