@@ -24,6 +24,7 @@ from loanfund.core.group_commit import GroupCommit
 from loanfund.core.logging import configure_logging
 from loanfund.core.middleware import RequestContextMiddleware, document_body_limit
 from loanfund.core.migrations import head_revision
+from loanfund.core.openapi import document_max_items
 from loanfund.core.params import single_valued_query
 from loanfund.core.ratelimit import RateLimiter
 from loanfund.enterprises.router import router as enterprises_router
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     document_body_limit(app, settings.max_body_bytes)
+    document_max_items(app, "BatchCreate", "items", settings.batch_max_items)
 
     routers = (
         ops_router,

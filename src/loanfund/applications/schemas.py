@@ -13,7 +13,7 @@ from loanfund.rates.schemas import RatePct
 
 APPLICATION_NO_PATTERN = r"^KV[0-9]{10,24}$"
 Grade = Literal["A", "B", "C", "D", "E"]
-Count = Annotated[int, Field(ge=0, le=1_000_000)]
+Count = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]  # strict: `true` is not a number
 
 
 class Contact(BaseModel):
@@ -39,10 +39,10 @@ class IndicatorsIn(BaseModel):
     software_copyrights: Count
     rd_spending: NonNegativeYuan = Field(description="R&D spending of the last year, yuan")
     revenue: NonNegativeYuan = Field(description="Revenue of the last year, yuan")
-    total_staff: Annotated[int, Field(ge=1, le=10_000_000)]
-    rd_staff: Annotated[int, Field(ge=0, le=10_000_000, description="At most total_staff")]
+    total_staff: Annotated[int, Field(ge=1, le=10_000_000, strict=True)]
+    rd_staff: Annotated[int, Field(ge=0, le=10_000_000, strict=True, description="At most total_staff")]
     senior_talent: Count
-    high_tech_certificate: bool
+    high_tech_certificate: Annotated[bool, Field(strict=True)]
 
     @field_validator("rd_staff")
     @classmethod
@@ -59,7 +59,9 @@ class ApplicationCreate(BaseModel):
     credit_code: CreditCode
     contact: Contact
     requested_amount: PositiveYuan
-    term_months: Annotated[int, Field(ge=1, description="At most the programme's maximum term (12)")]
+    term_months: Annotated[
+        int, Field(ge=1, strict=True, description="At most the programme's maximum term (12)")
+    ]
     bank_code: BankCode = Field(description="The partner bank the application goes to")
     indicators: IndicatorsIn
 
@@ -84,7 +86,9 @@ class ApprovalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: PositiveYuan = Field(description="At most the credit line")
-    term_months: Annotated[int, Field(ge=1, description="At most the programme's maximum term (12)")]
+    term_months: Annotated[
+        int, Field(ge=1, strict=True, description="At most the programme's maximum term (12)")
+    ]
     annual_rate_pct: RatePct = Field(description="At most the one-year LPR in force + the cap")
 
 
@@ -110,7 +114,7 @@ class EvaluationRead(BaseModel):
     credit_line: YuanStr | None = Field(description="The credit line in force")
     requested_above_line: bool = Field(description="The requested amount is above the credit line in force")
     line_note: str | None = Field(
-        description="Why not all of the requested amount can be approved (a bank may approve at most the line)"
+        description="Why not all of the requested amount can be approved (at most the line can be)"
     )
     overridden: bool
     evaluated_at: datetime

@@ -29,7 +29,7 @@ class BankUpdate(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     fund_share: FundShare | None = None
     lending_quota: PositiveYuan | None = None
-    clear_lending_quota: bool = False
+    clear_lending_quota: Annotated[bool, Field(strict=True)] = False
 
 
 class StatusChange(BaseModel):

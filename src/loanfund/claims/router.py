@@ -25,6 +25,7 @@ from loanfund.core.errors import responses
 from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.money import to_fen
 from loanfund.core.pagination import Page, Pagination
+from loanfund.core.params import IdPath, id_query
 from loanfund.loans import service as loan_service
 from loanfund.staff.models import Role
 
@@ -77,7 +78,7 @@ def list_claims(
     caller: AnyCaller,
     page: Pagination,
     state: Annotated[ClaimState | None, Query()] = None,
-    bank_id: Annotated[int | None, Query()] = None,
+    bank_id: Annotated[int | None, id_query()] = None,
 ) -> Page[ClaimRead]:
     rows = repository.list_readable(
         session, caller, state=state, bank_id=bank_id, after_id=page.after_id, limit=page.fetch
@@ -88,7 +89,7 @@ def list_claims(
 
 
 @router.get("/{claim_id}", responses=_READ, tags=["bank", "bureau"], summary="A claim with its recoveries")
-def read_claim(claim_id: int, session: DbSession, caller: AnyCaller) -> ClaimDetail:
+def read_claim(claim_id: IdPath, session: DbSession, caller: AnyCaller) -> ClaimDetail:
     return _detail(session, service.get_readable(session, caller, claim_id))
 
 
@@ -99,7 +100,7 @@ def read_claim(claim_id: int, session: DbSession, caller: AnyCaller) -> ClaimDet
     summary="Approve (possibly reduced, with a reason); reserves the money when the fund can cover it",
 )
 def approve_claim(
-    claim_id: int, body: ClaimApproval, session: DbSession, settings: SettingsDep, caller: BureauReviewer
+    claim_id: IdPath, body: ClaimApproval, session: DbSession, settings: SettingsDep, caller: BureauReviewer
 ) -> ClaimDetail:
     assert caller.staff_id is not None
     claim = service.get_readable(session, caller, claim_id, lock=True)
@@ -120,7 +121,7 @@ def approve_claim(
     "/{claim_id}/reject", responses=_WRITE, tags=["bureau"], summary="Reject, releasing any reservation"
 )
 def reject_claim(
-    claim_id: int, body: ClaimRejection, session: DbSession, settings: SettingsDep, caller: BureauReviewer
+    claim_id: IdPath, body: ClaimRejection, session: DbSession, settings: SettingsDep, caller: BureauReviewer
 ) -> ClaimDetail:
     assert caller.staff_id is not None
     claim = service.get_readable(session, caller, claim_id, lock=True)
@@ -142,7 +143,7 @@ def reject_claim(
     summary="Confirm the payout (an approver other than the reviewer); the loan becomes compensated",
 )
 def pay_claim(
-    claim_id: int, session: DbSession, settings: SettingsDep, caller: BureauApprover
+    claim_id: IdPath, session: DbSession, settings: SettingsDep, caller: BureauApprover
 ) -> ClaimDetail:
     assert caller.staff_id is not None
     claim = service.get_readable(session, caller, claim_id, lock=True)
@@ -161,7 +162,7 @@ def pay_claim(
     summary="Report money recovered after compensation (gross and collection costs)",
 )
 def report_recovery(
-    claim_id: int,
+    claim_id: IdPath,
     body: RecoveryCreate,
     session: DbSession,
     settings: SettingsDep,
@@ -194,7 +195,7 @@ def report_recovery(
     summary="Report the remittance of the fund's share of recoveries",
 )
 def remit(
-    claim_id: int,
+    claim_id: IdPath,
     body: RemittanceCreate,
     session: DbSession,
     settings: SettingsDep,
@@ -225,7 +226,7 @@ def remit(
     summary="Close collection: the loan is written off",
 )
 def close_collection(
-    claim_id: int,
+    claim_id: IdPath,
     body: CollectionClose,
     session: DbSession,
     settings: SettingsDep,

@@ -7,7 +7,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from loanfund.claims.models import Claim, ClaimState, Recovery, RecoveryKind
+from loanfund.core.dates import IsoDate
 from loanfund.core.money import NonNegativeYuan, PositiveYuan, YuanStr, yuan_str
+from loanfund.core.params import MAX_ID
 from loanfund.loans.schemas import Ref
 
 Reason = Annotated[str, Field(min_length=3, max_length=2000)]
@@ -18,7 +20,7 @@ class _In(BaseModel):
 
 
 class ClaimCreate(_In):
-    loan_id: int = Field(ge=1)
+    loan_id: int = Field(ge=1, le=MAX_ID, strict=True)
     principal_at_default: PositiveYuan = Field(
         description="Outstanding principal at default; interest is not compensated"
     )
@@ -37,26 +39,26 @@ class ClaimRejection(_In):
 
 class RecoveryCreate(_In):
     bank_ref: Ref
-    date: dt.date
+    date: IsoDate
     gross: PositiveYuan
     costs: NonNegativeYuan = Field(default=Decimal(0))
 
 
 class RemittanceCreate(_In):
     bank_ref: Ref
-    date: dt.date
+    date: IsoDate
     amount: PositiveYuan
 
 
 class CollectionClose(_In):
-    date: dt.date
+    date: IsoDate
 
 
 class RecoveryRead(BaseModel):
     id: int
     kind: RecoveryKind
     bank_ref: str
-    date: dt.date
+    date: IsoDate
     gross: YuanStr
     costs: YuanStr
     fund_share: YuanStr = Field(

@@ -50,7 +50,7 @@ class EnterpriseFields(BaseModel):
     tech_reg_date: IsoDate | None = None
     high_tech_cert_no: ShortText | None = None
     high_tech_cert_expiry: IsoDate | None = None
-    headcount: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    headcount: Annotated[int, Field(ge=0, le=10_000_000, strict=True)] | None = None
 
     @model_validator(mode="after")
     def _pairs(self) -> EnterpriseFields:
@@ -83,7 +83,7 @@ class EnterpriseUpdate(BaseModel):
     tech_reg_date: IsoDate | None = None
     high_tech_cert_no: ShortText | None = None
     high_tech_cert_expiry: IsoDate | None = None
-    headcount: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    headcount: Annotated[int, Field(ge=0, le=10_000_000, strict=True)] | None = None
 
 
 class EnterpriseRead(BaseModel):

@@ -149,7 +149,7 @@ def _import_rows(session: Session, actor: Actor, reader: csv.DictReader[str]) ->
             continue
         values = {k: (v.strip() if v and v.strip() else None) for k, v in row.items()}
         try:
-            item = EnterpriseCreate.model_validate(values)
+            item = EnterpriseCreate.model_validate(values, strict=False)  # CSV cells are text
         except ValidationError as exc:
             for e in exc.errors():
                 field = ".".join(str(p) for p in e["loc"]) or None

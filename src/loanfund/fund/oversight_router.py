@@ -12,9 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from loanfund.banks import service as bank_service
 from loanfund.core.auth import AnyCaller, BureauOfficer, SettingsDep
 from loanfund.core.clock import business_today
+from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import responses
 from loanfund.core.money import YuanStr, yuan_str
+from loanfund.core.params import IdPath
 from loanfund.fund import breakers
 from loanfund.fund.exposure import BankExposure, exposure
 
@@ -80,7 +82,7 @@ def read_exposure(
     session: DbSession,
     settings: SettingsDep,
     caller: AnyCaller,
-    as_of: Annotated[date | None, Query(description="End of this business date; default now")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="End of this business date; default now")] = None,
 ) -> ExposureRead:
     view = exposure(session, settings, as_of=as_of, bank_id=caller.bank_id if caller.is_bank else None)
     total = None
@@ -173,7 +175,7 @@ def read_breakers(session: DbSession, settings: SettingsDep, caller: AnyCaller) 
     summary="Lift a bank's suspension, with a reason",
 )
 def lift_breaker(
-    bank_id: int, body: LiftBody, session: DbSession, settings: SettingsDep, caller: BureauOfficer
+    bank_id: IdPath, body: LiftBody, session: DbSession, settings: SettingsDep, caller: BureauOfficer
 ) -> BreakerRead:
     bank_service.get_bank(session, bank_id)
     return BreakerRead.of(breakers.lift(session, settings, caller.actor, bank_id, body.reason))

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, status
 
 from loanfund.core.auth import BureauOfficer, BureauReader, SettingsDep
+from loanfund.core.clock import business_today
+from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import responses
 from loanfund.core.money import to_fen
 from loanfund.core.pagination import Page, Pagination
+from loanfund.core.params import IdPath, id_query
 from loanfund.fund import contributions, ledger, repository, service
 from loanfund.fund.models import ContributionSource, TransactionKind
 from loanfund.fund.schemas import (
@@ -45,7 +46,7 @@ def create_contribution(
         value_date=body.value_date,
         budget_doc_no=body.budget_doc_no,
         memo=body.memo,
-        today=datetime.now(ZoneInfo(settings.timezone)).date(),
+        today=business_today(settings),
     )
     return ContributionRead.of(contribution)
 
@@ -72,7 +73,7 @@ def list_contributions(
 def position(
     session: DbSession,
     caller: BureauReader,
-    as_of: Annotated[date | None, Query(description="Value date (inclusive); omit for now")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="Value date (inclusive); omit for now")] = None,
 ) -> PositionRead:
     return PositionRead.of(service.fund_position(session, as_of))
 
@@ -83,7 +84,7 @@ def list_accounts(
     caller: BureauReader,
     page: Pagination,
     category: Annotated[str | None, Query(max_length=32)] = None,
-    bank_id: Annotated[int | None, Query()] = None,
+    bank_id: Annotated[int | None, id_query()] = None,
 ) -> Page[AccountRead]:
     rows = repository.list_accounts(
         session, category=category, bank_id=bank_id, after_id=page.after_id, limit=page.fetch
@@ -99,8 +100,8 @@ def list_transactions(
     kind: Annotated[TransactionKind | None, Query()] = None,
     reference_type: Annotated[str | None, Query(max_length=32)] = None,
     reference_id: Annotated[str | None, Query(max_length=64)] = None,
-    value_from: Annotated[date | None, Query()] = None,
-    value_to: Annotated[date | None, Query()] = None,
+    value_from: Annotated[IsoDate | None, Query()] = None,
+    value_to: Annotated[IsoDate | None, Query()] = None,
 ) -> Page[TransactionRead]:
     rows = repository.list_transactions(
         session,
@@ -120,7 +121,7 @@ def list_transactions(
     responses=responses(401, 403, 404, 422, 503),
     summary="One ledger transaction",
 )
-def read_transaction(transaction_id: int, session: DbSession, caller: BureauReader) -> TransactionRead:
+def read_transaction(transaction_id: IdPath, session: DbSession, caller: BureauReader) -> TransactionRead:
     return TransactionRead.of(ledger.load_transaction(session, transaction_id))
 
 
@@ -131,7 +132,7 @@ def read_transaction(transaction_id: int, session: DbSession, caller: BureauRead
     summary="Correct a mistake by posting the mirror transaction (once; never of a reversal)",
 )
 def reverse_transaction(
-    transaction_id: int, body: ReverseRequest, session: DbSession, caller: BureauOfficer
+    transaction_id: IdPath, body: ReverseRequest, session: DbSession, caller: BureauOfficer
 ) -> TransactionRead:
     reversal = service.reverse_transaction(
         session, caller.actor, transaction_id, body.reason, value_date=body.value_date

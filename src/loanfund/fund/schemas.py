@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loanfund.core.dates import IsoDate
 from loanfund.core.money import PositiveYuan, YuanStr, yuan_str
 from loanfund.fund.ledger import AccountDifference, Reconciliation, normal_balance
 from loanfund.fund.models import (
@@ -37,7 +38,9 @@ class ContributionCreate(BaseModel):
 
     source: ContributionSource
     amount: PositiveYuan
-    value_date: date = Field(description="The date the money reached the fund's account (not in the future)")
+    value_date: IsoDate = Field(
+        description="The date the money reached the fund's account (not in the future)"
+    )
     budget_doc_no: BudgetDocNo
     memo: Annotated[str, Field(max_length=2000)] | None = None
 
@@ -179,7 +182,7 @@ class ReverseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason
-    value_date: date | None = Field(
+    value_date: IsoDate | None = Field(
         default=None, description="Defaults to the original's value date; never before it"
     )
 

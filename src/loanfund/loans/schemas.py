@@ -21,7 +21,7 @@ RatePct = Annotated[
         gt=0, lt=100, max_digits=6, decimal_places=4, description="Annual rate, percent", examples=["4.35"]
     ),
 ]
-DaysPastDue = Annotated[int, Field(ge=0, le=36_500)]
+DaysPastDue = Annotated[int, Field(ge=0, le=36_500, strict=True)]  # strict: `true` is not a number
 
 
 class _In(BaseModel):
