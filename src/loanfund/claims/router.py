@@ -95,62 +95,87 @@ def read_claim(claim_id: IdPath, session: DbSession, caller: AnyCaller) -> Claim
 
 @router.post(
     "/{claim_id}/approve",
+    response_model=ClaimDetail,
     responses=_WRITE,
     tags=["bureau"],
     summary="Approve (possibly reduced, with a reason); reserves the money when the fund can cover it",
 )
 def approve_claim(
-    claim_id: IdPath, body: ClaimApproval, session: DbSession, settings: SettingsDep, caller: BureauReviewer
-) -> ClaimDetail:
-    assert caller.staff_id is not None
-    claim = service.get_readable(session, caller, claim_id, lock=True)
-    service.approve(
-        session,
-        settings,
-        caller.actor,
-        claim,
-        reviewer_id=caller.staff_id,
-        amount_fen=None if body.amount is None else to_fen(body.amount),
-        reason=body.reason,
-        day=business_today(settings),
-    )
-    return _detail(session, claim)
+    claim_id: IdPath,
+    body: ClaimApproval,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BureauReviewer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> ClaimDetail:
+        assert caller.staff_id is not None
+        claim = service.get_readable(session, caller, claim_id, lock=True)
+        service.approve(
+            session,
+            settings,
+            caller.actor,
+            claim,
+            reviewer_id=caller.staff_id,
+            amount_fen=None if body.amount is None else to_fen(body.amount),
+            reason=body.reason,
+            day=business_today(settings),
+        )
+        return _detail(session, claim)
+
+    return idem.run(body, 200, produce)
 
 
 @router.post(
-    "/{claim_id}/reject", responses=_WRITE, tags=["bureau"], summary="Reject, releasing any reservation"
+    "/{claim_id}/reject",
+    response_model=ClaimDetail,
+    responses=_WRITE,
+    tags=["bureau"],
+    summary="Reject, releasing any reservation",
 )
 def reject_claim(
-    claim_id: IdPath, body: ClaimRejection, session: DbSession, settings: SettingsDep, caller: BureauReviewer
-) -> ClaimDetail:
-    assert caller.staff_id is not None
-    claim = service.get_readable(session, caller, claim_id, lock=True)
-    service.reject(
-        session,
-        caller.actor,
-        claim,
-        reviewer_id=caller.staff_id,
-        reason=body.reason,
-        day=business_today(settings),
-    )
-    return _detail(session, claim)
+    claim_id: IdPath,
+    body: ClaimRejection,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BureauReviewer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> ClaimDetail:
+        assert caller.staff_id is not None
+        claim = service.get_readable(session, caller, claim_id, lock=True)
+        service.reject(
+            session,
+            caller.actor,
+            claim,
+            reviewer_id=caller.staff_id,
+            reason=body.reason,
+            day=business_today(settings),
+        )
+        return _detail(session, claim)
+
+    return idem.run(body, 200, produce)
 
 
 @router.post(
     "/{claim_id}/pay",
+    response_model=ClaimDetail,
     responses=_WRITE,
     tags=["bureau"],
     summary="Confirm the payout (an approver other than the reviewer); the loan becomes compensated",
 )
 def pay_claim(
-    claim_id: IdPath, session: DbSession, settings: SettingsDep, caller: BureauApprover
-) -> ClaimDetail:
-    assert caller.staff_id is not None
-    claim = service.get_readable(session, caller, claim_id, lock=True)
-    service.pay(
-        session, settings, caller.actor, claim, payer_id=caller.staff_id, day=business_today(settings)
-    )
-    return _detail(session, claim)
+    claim_id: IdPath, session: DbSession, settings: SettingsDep, caller: BureauApprover, idem: IdempotencyDep
+) -> Response:
+    def produce() -> ClaimDetail:
+        assert caller.staff_id is not None
+        claim = service.get_readable(session, caller, claim_id, lock=True)
+        service.pay(
+            session, settings, caller.actor, claim, payer_id=caller.staff_id, day=business_today(settings)
+        )
+        return _detail(session, claim)
+
+    return idem.run(None, 200, produce)
 
 
 @router.post(

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from loanfund.banks import service as bank_service
@@ -15,6 +15,7 @@ from loanfund.core.clock import business_today
 from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import responses
+from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.money import YuanStr, yuan_str
 from loanfund.core.params import IdPath
 from loanfund.fund import breakers
@@ -170,12 +171,21 @@ def read_breakers(session: DbSession, settings: SettingsDep, caller: AnyCaller) 
 
 @router.post(
     "/breakers/{bank_id}/lift",
+    response_model=BreakerRead,
     responses=responses(401, 403, 404, 409, 422, 503),
     tags=["bureau"],
     summary="Lift a bank's suspension, with a reason",
 )
 def lift_breaker(
-    bank_id: IdPath, body: LiftBody, session: DbSession, settings: SettingsDep, caller: BureauOfficer
-) -> BreakerRead:
-    bank_service.get_bank(session, bank_id)
-    return BreakerRead.of(breakers.lift(session, settings, caller.actor, bank_id, body.reason))
+    bank_id: IdPath,
+    body: LiftBody,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BureauOfficer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> BreakerRead:
+        bank_service.get_bank(session, bank_id)
+        return BreakerRead.of(breakers.lift(session, settings, caller.actor, bank_id, body.reason))
+
+    return idem.run(body, 200, produce)

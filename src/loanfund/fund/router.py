@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from loanfund.core.auth import BureauOfficer, BureauReader, SettingsDep
 from loanfund.core.clock import business_today
 from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import responses
+from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.money import to_fen
 from loanfund.core.pagination import Page, Pagination
 from loanfund.core.params import IdPath, id_query
@@ -32,23 +33,31 @@ _WRITE = responses(401, 403, 404, 409, 422, 503)
 @router.post(
     "/contributions",
     status_code=status.HTTP_201_CREATED,
+    response_model=ContributionRead,
     responses=_WRITE,
     summary="Record a contribution from the city or district budget",
 )
 def create_contribution(
-    body: ContributionCreate, session: DbSession, settings: SettingsDep, caller: BureauOfficer
-) -> ContributionRead:
-    contribution = contributions.record_contribution(
-        session,
-        caller.actor,
-        source=body.source,
-        amount_fen=to_fen(body.amount),
-        value_date=body.value_date,
-        budget_doc_no=body.budget_doc_no,
-        memo=body.memo,
-        today=business_today(settings),
-    )
-    return ContributionRead.of(contribution)
+    body: ContributionCreate,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BureauOfficer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> ContributionRead:
+        contribution = contributions.record_contribution(
+            session,
+            caller.actor,
+            source=body.source,
+            amount_fen=to_fen(body.amount),
+            value_date=body.value_date,
+            budget_doc_no=body.budget_doc_no,
+            memo=body.memo,
+            today=business_today(settings),
+        )
+        return ContributionRead.of(contribution)
+
+    return idem.run(body, status.HTTP_201_CREATED, produce)
 
 
 @router.get("/contributions", responses=_READ, summary="Contributions, in the order recorded")
@@ -128,16 +137,24 @@ def read_transaction(transaction_id: IdPath, session: DbSession, caller: BureauR
 @router.post(
     "/transactions/{transaction_id}/reverse",
     status_code=status.HTTP_201_CREATED,
+    response_model=TransactionRead,
     responses=_WRITE,
     summary="Correct a mistake by posting the mirror transaction (once; never of a reversal)",
 )
 def reverse_transaction(
-    transaction_id: IdPath, body: ReverseRequest, session: DbSession, caller: BureauOfficer
-) -> TransactionRead:
-    reversal = service.reverse_transaction(
-        session, caller.actor, transaction_id, body.reason, value_date=body.value_date
-    )
-    return TransactionRead.of(ledger.load_transaction(session, reversal.id))
+    transaction_id: IdPath,
+    body: ReverseRequest,
+    session: DbSession,
+    caller: BureauOfficer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> TransactionRead:
+        reversal = service.reverse_transaction(
+            session, caller.actor, transaction_id, body.reason, value_date=body.value_date
+        )
+        return TransactionRead.of(ledger.load_transaction(session, reversal.id))
+
+    return idem.run(body, status.HTTP_201_CREATED, produce)
 
 
 @router.get(
