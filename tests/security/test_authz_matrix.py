@@ -172,6 +172,14 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/status-reports"):              Row("401 201 201 403 403 403 403 401", body=_report),
     ("GET", "/api/v1/status-reports"):               Row("401 200 200 200 200 200 200 401"),
     ("GET", "/api/v1/status-reports/discrepancies"): Row("401 403 403 200 200 200 200 401"),
+    # corrections: bank B has closed no month (nothing to amend); reopening is the officer's
+    ("POST", "/api/v1/status-reports/amendments"):   Row("401 201 409 403 403 403 403 401",
+                                                         body=lambda w: {**_report(w), "month_end": "2021-06-30",
+                                                                         **REASON}),
+    ("POST", "/api/v1/status-reports/reopenings"):   Row("401 403 403 403 201 403 403 401",
+                                                         body=lambda w: {"bank_id": w.bank_a.id,
+                                                                         "month_end": "2021-06-30", **REASON}),
+    ("GET", "/api/v1/status-reports/reopenings"):    Row("401 200 200 200 200 200 200 401"),
     ("GET", "/api/v1/status-reports/{report_id}"):   Row("401 200 404 200 200 200 200 401"),
     # staff and keys (admin)
     ("POST", "/api/v1/staff"):                       Row("401 403 403 403 403 403 201 401",

@@ -708,6 +708,7 @@ def _discrepancy_row(m: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": m["id"],
         "report_id": m["report_id"],
+        "report_version": m["report_version"],
         "month_end": m["month_end"],
         "bank_id": m["bank_id"],
         "bank_code": m["bank_code"],

@@ -1,5 +1,11 @@
 """Monthly status reports: update delinquency, reconcile the bank's balances against the events, and
-list every mismatch — including loans the bank forgot to report. Submitting closes the month."""
+list every mismatch — including loans the bank forgot to report. Submitting closes the month.
+
+Corrections: a bank may file an amended report for a closed month, with a reason (the month's next
+version; earlier versions stay readable), and an officer may reopen a bank's closed month, with a
+reason, so that late events can be posted. The loan write path asks `repository.closed_through`, which
+answers the day before the earliest reopened month while a reopening is open; the month's amended
+report closes it again."""
 
 from __future__ import annotations
 
@@ -12,13 +18,14 @@ from loanfund.audit.service import Actor, record
 from loanfund.banks.models import Bank
 from loanfund.core.clock import business_today
 from loanfund.core.config import Settings
+from loanfund.core.db import utcnow
 from loanfund.core.errors import Conflict, InvalidInput, LoanfundError, field_error
 from loanfund.core.money import to_fen
 from loanfund.loans import service as loan_service
 from loanfund.loans.models import Loan
 from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
 from loanfund.status_reports import repository
-from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
+from loanfund.status_reports.models import Discrepancy, MonthReopening, StatusReport, StatusReportLine
 from loanfund.status_reports.schemas import StatusLine
 
 
@@ -26,17 +33,68 @@ def is_month_end(day: date) -> bool:
     return day.day == calendar.monthrange(day.year, day.month)[1]
 
 
-def submit(
-    session: Session, settings: Settings, actor: Actor, bank: Bank, month_end: date, lines: list[StatusLine]
-) -> StatusReport:
+def _check_month_end(settings: Settings, month_end: date) -> None:
     if not is_month_end(month_end):
         raise field_error("not_month_end", f"{month_end} is not the last day of a month", "month_end")
     if month_end > business_today(settings):
         raise field_error("month_not_over", f"The month ending {month_end} is not over yet", "month_end")
-    closed = repository.closed_through(session, bank.id)
-    if closed is not None and month_end <= closed:
-        code = "status_report_exists" if month_end == closed else "reporting_month_closed"
-        raise Conflict(f"The bank has already reported up to {closed}", code=code)
+
+
+def submit(
+    session: Session, settings: Settings, actor: Actor, bank: Bank, month_end: date, lines: list[StatusLine]
+) -> StatusReport:
+    """The month's report, which closes the month."""
+    _check_month_end(settings, month_end)
+    last = repository.last_reported(session, bank.id)
+    if last is not None and month_end <= last:
+        code = "status_report_exists" if month_end == last else "reporting_month_closed"
+        raise Conflict(
+            f"The bank has already reported up to {last}; a closed month takes an amended report",
+            code=code,
+            details=[{"field": "month_end", "message": f"must be after {last}"}],
+        )
+    return _file(session, settings, actor, bank, month_end, lines)
+
+
+def amend(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    bank: Bank,
+    month_end: date,
+    lines: list[StatusLine],
+    reason: str,
+) -> StatusReport:
+    """An amended report for a closed month, with a reason: the month's next version, reconciled against
+    the events as they stand now. If an officer had reopened the month, the amendment closes it again."""
+    _check_month_end(settings, month_end)
+    last = repository.last_reported(session, bank.id)
+    if last is None or month_end > last:
+        raise Conflict(
+            f"The month ending {month_end} is not closed: file its report, not an amendment",
+            code="month_not_closed",
+            details=[
+                {"field": "month_end", "message": f"must be on or before {last}" if last else "no report yet"}
+            ],
+        )
+    previous = repository.latest_version(session, bank.id, month_end)
+    return _file(session, settings, actor, bank, month_end, lines, amends=previous, reason=reason)
+
+
+def _file(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    bank: Bank,
+    month_end: date,
+    lines: list[StatusLine],
+    *,
+    amends: StatusReport | None = None,
+    reason: str | None = None,
+) -> StatusReport:
+    version = 1 if amends is None else amends.version + 1
+    # the delinquency events a report posts: SR202106-<ref>, an amendment's SR202106v2-<ref>
+    event_prefix = f"SR{month_end:%Y%m}" + ("" if version == 1 else f"v{version}")
     seen: dict[str, int] = {}
     dupes = []
     for i, line in enumerate(lines):
@@ -98,7 +156,7 @@ def submit(
                     actor,
                     loan,
                     Event(EventKind.delinquency, month_end, days_past_due=line.days_past_due),
-                    bank_event_ref=f"SR{month_end:%Y%m}-{line.bank_loan_ref}"[:64],
+                    bank_event_ref=f"{event_prefix}-{line.bank_loan_ref}"[:64],
                     source="status_report",
                     lookups=lookups,
                 )
@@ -111,7 +169,13 @@ def submit(
 
     loan_service.evaluate_breakers(session, settings, actor, lookups)
     report = StatusReport(
-        bank_id=bank.id, month_end=month_end, line_count=len(lines), discrepancy_count=len(found)
+        bank_id=bank.id,
+        month_end=month_end,
+        version=version,
+        amends_id=None if amends is None else amends.id,
+        reason=reason,
+        line_count=len(lines),
+        discrepancy_count=len(found),
     )
     session.add(report)
     session.flush()
@@ -121,12 +185,61 @@ def submit(
         disc.report_id = report.id
     session.add_all([*report_lines, *found])
     session.flush()
+    after = {"month_end": month_end, "version": version, "lines": len(lines), "discrepancies": len(found)}
+    if amends is None:
+        record(session, actor, "status_report.submit", "status_report", report.id, after=after)
+        return report
+    after["amends_report_id"] = amends.id
+    record(session, actor, "status_report.amend", "status_report", report.id, after=after, reason=reason)
+    reopening = repository.open_reopening(session, bank.id, month_end, lock=True)
+    if reopening is not None:
+        reopening.closed_by_report_id = report.id
+        reopening.closed_at = utcnow()
+        session.flush()
+        record(
+            session,
+            actor,
+            "month.close",
+            "month_reopening",
+            reopening.id,
+            after={"bank_id": bank.id, "month_end": month_end, "closed_by_report_id": report.id},
+        )
+    return report
+
+
+def reopen_month(
+    session: Session, actor: Actor, staff_id: int, bank: Bank, month_end: date, reason: str
+) -> MonthReopening:
+    """`month.reopened`: an officer reopens a bank's closed month, with a reason, so that late events can
+    be posted. From that month on the bank's events are accepted again (`repository.closed_through`)
+    until the bank files the month's amended report."""
+    if not is_month_end(month_end):
+        raise field_error("not_month_end", f"{month_end} is not the last day of a month", "month_end")
+    last = repository.last_reported(session, bank.id)
+    if last is None or month_end > last:
+        raise Conflict(
+            f"Bank {bank.code} has not closed the month ending {month_end}",
+            code="month_not_closed",
+            details=[
+                {"field": "month_end", "message": f"must be on or before {last}" if last else "no report yet"}
+            ],
+        )
+    if repository.open_reopening(session, bank.id, month_end) is not None:
+        raise Conflict(
+            f"The month ending {month_end} of bank {bank.code} is already reopened",
+            code="month_already_reopened",
+            details=[{"field": "month_end", "message": "already reopened"}],
+        )
+    reopening = MonthReopening(bank_id=bank.id, month_end=month_end, reason=reason, reopened_by=staff_id)
+    session.add(reopening)
+    session.flush()
     record(
         session,
         actor,
-        "status_report.submit",
-        "status_report",
-        report.id,
-        after={"month_end": month_end, "lines": len(lines), "discrepancies": len(found)},
+        "month.reopen",
+        "month_reopening",
+        reopening.id,
+        after={"bank_id": bank.id, "month_end": month_end},
+        reason=reason,
     )
-    return report
+    return reopening
