@@ -54,7 +54,31 @@ class IndicatorsIn(BaseModel):
 
 
 class ApplicationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "credit_code": "91500114MA60L8QX2W",
+                    "contact": {"name": "张经理", "phone": "13800138000", "email": "cfo@example.cn"},
+                    "requested_amount": "3000000.00",
+                    "term_months": 12,
+                    "bank_code": "CCB_QJ",
+                    "indicators": {
+                        "invention_patents": 2,
+                        "utility_model_patents": 3,
+                        "software_copyrights": 4,
+                        "rd_spending": "1200000.00",
+                        "revenue": "18000000.00",
+                        "total_staff": 56,
+                        "rd_staff": 18,
+                        "senior_talent": 2,
+                        "high_tech_certificate": True,
+                    },
+                }
+            ]
+        },
+    )
 
     credit_code: CreditCode
     contact: Contact
@@ -72,7 +96,12 @@ class ApplicationCreate(BaseModel):
 
 
 class OverrideCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"grade": "B", "reason": "Patents pledged to another lender: graded one band lower"}]
+        },
+    )
 
     grade: Grade | None = Field(default=None, description="The grade to put in force")
     credit_line: PositiveYuan | None = Field(
@@ -83,7 +112,12 @@ class OverrideCreate(BaseModel):
 
 
 class ApprovalCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"amount": "3000000.00", "term_months": 12, "annual_rate_pct": "3.85"}]
+        },
+    )
 
     amount: PositiveYuan = Field(description="At most the credit line")
     term_months: Annotated[
@@ -93,7 +127,14 @@ class ApprovalCreate(BaseModel):
 
 
 class RejectionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"reason": "Revenue falling for three years; cash flow does not cover the repayments"}
+            ]
+        },
+    )
 
     reason: Reason
 

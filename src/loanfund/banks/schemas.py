@@ -15,7 +15,19 @@ Reason = Annotated[str, Field(min_length=3, max_length=2000)]
 
 
 class BankCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "CQRCB_QJ",
+                    "name": "重庆农村商业银行黔江支行",
+                    "fund_share": "0.80",
+                    "lending_quota": "50000000.00",
+                }
+            ]
+        },
+    )
 
     code: BankCode
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -24,7 +36,12 @@ class BankCreate(BaseModel):
 
 
 class BankUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "重庆农村商业银行股份有限公司黔江支行", "lending_quota": "60000000.00"}]
+        },
+    )
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     fund_share: FundShare | None = None
@@ -33,7 +50,10 @@ class BankUpdate(BaseModel):
 
 
 class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "Cooperation agreement renewed on 2021-12-01"}]},
+    )
 
     reason: Reason
 

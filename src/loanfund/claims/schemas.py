@@ -20,6 +20,10 @@ class _In(BaseModel):
 
 
 class ClaimCreate(_In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"loan_id": 1, "principal_at_default": "3000000.00"}]}
+    )
+
     loan_id: int = Field(ge=1, le=MAX_ID, strict=True)
     principal_at_default: PositiveYuan = Field(
         description="Outstanding principal at default; interest is not compensated"
@@ -27,6 +31,14 @@ class ClaimCreate(_In):
 
 
 class ClaimApproval(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"amount": "2000000.00", "reason": "Interest arrears part of the stated principal; reduced"}
+            ]
+        }
+    )
+
     amount: PositiveYuan | None = Field(
         default=None, description="Reduce the claim to this amount (needs a reason)"
     )
@@ -34,10 +46,27 @@ class ClaimApproval(_In):
 
 
 class ClaimRejection(_In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "The loan was restructured before default; not covered"}]}
+    )
+
     reason: Reason
 
 
 class RecoveryCreate(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "bank_ref": "CCB-QJ-REC-0001",
+                    "date": "2022-06-10",
+                    "gross": "300000.00",
+                    "costs": "20000.00",
+                }
+            ]
+        }
+    )
+
     bank_ref: Ref
     date: IsoDate
     gross: PositiveYuan
@@ -45,12 +74,20 @@ class RecoveryCreate(_In):
 
 
 class RemittanceCreate(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"bank_ref": "CCB-QJ-REM-0001", "date": "2022-06-20", "amount": "224000.00"}]
+        }
+    )
+
     bank_ref: Ref
     date: IsoDate
     amount: PositiveYuan
 
 
 class CollectionClose(_In):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"date": "2022-06-30"}]})
+
     date: IsoDate
 
 

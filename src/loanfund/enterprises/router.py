@@ -21,6 +21,10 @@ from loanfund.enterprises.schemas import (
 
 router = APIRouter(prefix="/api/v1/enterprises", tags=["bureau"])
 _ERR = responses(401, 403, 404, 409, 422, 503)
+IMPORT_EXAMPLE = (
+    "credit_code,name,industry,tech_reg_no,tech_reg_date,headcount\n"
+    "91500114MA62K7P8QU,重庆黔江示例软件有限公司,I,2021500114000456,2021-05-10,35\n"
+)
 CodePath = Annotated[str, Path(pattern=CREDIT_CODE_PATTERN, description="Unified social credit code")]
 
 
@@ -73,7 +77,7 @@ def list_enterprises(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": IMPORT_EXAMPLE}},
         }
     },
 )

@@ -62,6 +62,23 @@ class EnterpriseFields(BaseModel):
 
 
 class EnterpriseCreate(EnterpriseFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "credit_code": "91500114MA61B2C3DH",
+                    "name": "重庆黔江示例科技有限公司",
+                    "industry": "I",
+                    "tech_reg_no": "2021500114000123",
+                    "tech_reg_date": "2021-03-01",
+                    "high_tech_cert_no": "GR202150000123",
+                    "high_tech_cert_expiry": "2024-11-30",
+                    "headcount": 56,
+                }
+            ]
+        }
+    )
+
     credit_code: CreditCode
     checksum_override_reason: Annotated[str, Field(min_length=3, max_length=2000)] | None = Field(
         default=None,
@@ -75,7 +92,18 @@ class EnterpriseCreate(EnterpriseFields):
 
 
 class EnterpriseUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "headcount": 60,
+                    "high_tech_cert_no": "GR202450000456",
+                    "high_tech_cert_expiry": "2027-11-30",
+                }
+            ]
+        },
+    )
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     industry: Industry | None = None

@@ -140,7 +140,10 @@ class BreakersRead(BaseModel):
 
 
 class LiftBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "NPL ratio under the warning line after recoveries"}]},
+    )
 
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
 

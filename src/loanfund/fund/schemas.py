@@ -34,7 +34,20 @@ Reason = Annotated[str, Field(min_length=3, max_length=2000)]
 
 
 class ContributionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "district",
+                    "amount": "3000000.00",
+                    "value_date": "2021-06-30",
+                    "budget_doc_no": "黔江财预〔2021〕45号",
+                    "memo": "2021 district share of the fund top-up",
+                }
+            ]
+        },
+    )
 
     source: ContributionSource
     amount: PositiveYuan
@@ -179,7 +192,14 @@ class TransactionRead(BaseModel):
 
 
 class ReverseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"reason": "Entered twice from the same budget document", "value_date": "2021-07-01"}
+            ]
+        },
+    )
 
     reason: Reason
     value_date: IsoDate | None = Field(

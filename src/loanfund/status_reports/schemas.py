@@ -22,7 +22,23 @@ class StatusLine(BaseModel):
 
 
 class StatusReportCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "month_end": "2021-07-31",
+                    "loans": [
+                        {
+                            "bank_loan_ref": "CCB-QJ-2021-0001",
+                            "outstanding_principal": "1000000.00",
+                            "days_past_due": 0,
+                        }
+                    ],
+                }
+            ]
+        },
+    )
 
     month_end: IsoDate = Field(description="The last day of the month reported on")
     loans: Annotated[list[StatusLine], Field(max_length=100_000)]
@@ -31,11 +47,40 @@ class StatusReportCreate(BaseModel):
 class StatusReportAmendment(StatusReportCreate):
     """A closed month reported again: the month's next version."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "month_end": "2021-06-30",
+                    "reason": "A repayment of 2021-06-28 was posted late",
+                    "loans": [
+                        {
+                            "bank_loan_ref": "CCB-QJ-2021-0001",
+                            "outstanding_principal": "900000.00",
+                            "days_past_due": 0,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     reason: Reason = Field(description="Why the month is reported again")
 
 
 class ReopeningCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "bank_id": 1,
+                    "month_end": "2021-06-30",
+                    "reason": "The bank's June repayment file arrived after its report",
+                }
+            ]
+        },
+    )
 
     bank_id: int = Field(ge=1, le=MAX_ID, strict=True)
     month_end: IsoDate = Field(description="The closed month to reopen (its last day)")
