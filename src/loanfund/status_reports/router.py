@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from loanfund.banks import service as bank_service
+from loanfund.banks.models import Bank
 from loanfund.core.auth import AnyCaller, BankCaller, BureauOfficer, BureauReader, SettingsDep
 from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
@@ -35,6 +36,11 @@ def _detail(session: DbSession, report: StatusReport) -> StatusReportDetail:
     )
 
 
+def _own_bank(session: DbSession, caller: BankCaller) -> Bank:
+    assert caller.bank_id is not None
+    return bank_service.get_bank(session, caller.bank_id)
+
+
 @router.post(
     "",
     status_code=201,
@@ -52,9 +58,9 @@ def submit_report(
     idem: IdempotencyDep,
 ) -> Response:
     def produce() -> StatusReportDetail:
-        assert caller.bank_id is not None
-        bank = bank_service.get_bank(session, caller.bank_id)
-        report = service.submit(session, settings, caller.actor, bank, body.month_end, body.loans)
+        report = service.submit(
+            session, settings, caller.actor, _own_bank(session, caller), body.month_end, body.loans
+        )
         return _detail(session, report)
 
     return idem.run(body, 201, produce)
@@ -82,8 +88,7 @@ def amend_report(
     idem: IdempotencyDep,
 ) -> Response:
     def produce() -> StatusReportDetail:
-        assert caller.bank_id is not None
-        bank = bank_service.get_bank(session, caller.bank_id)
+        bank = _own_bank(session, caller)
         report = service.amend(session, settings, caller.actor, bank, body.month_end, body.loans, body.reason)
         return _detail(session, report)
 
@@ -103,13 +108,19 @@ def amend_report(
     ),
 )
 def reopen_month(
-    body: ReopeningCreate, session: DbSession, caller: BureauOfficer, idem: IdempotencyDep
+    body: ReopeningCreate,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BureauOfficer,
+    idem: IdempotencyDep,
 ) -> Response:
     def produce() -> ReopeningRead:
         assert caller.staff_id is not None
         bank = bank_service.get_bank(session, body.bank_id)
         return ReopeningRead.of(
-            service.reopen_month(session, caller.actor, caller.staff_id, bank, body.month_end, body.reason)
+            service.reopen_month(
+                session, settings, caller.actor, caller.staff_id, bank, body.month_end, body.reason
+            )
         )
 
     return idem.run(body, 201, produce)

@@ -40,6 +40,19 @@ def _check_month_end(settings: Settings, month_end: date) -> None:
         raise field_error("month_not_over", f"The month ending {month_end} is not over yet", "month_end")
 
 
+def _check_closed(session: Session, bank: Bank, month_end: date, what_then: str) -> None:
+    """The bank has reported the month (or a later one): it is closed."""
+    last = repository.last_reported(session, bank.id)
+    if last is None or month_end > last:
+        raise Conflict(
+            f"Bank {bank.code} has not closed the month ending {month_end}: {what_then}",
+            code="month_not_closed",
+            details=[
+                {"field": "month_end", "message": f"must be on or before {last}" if last else "no report yet"}
+            ],
+        )
+
+
 def submit(
     session: Session, settings: Settings, actor: Actor, bank: Bank, month_end: date, lines: list[StatusLine]
 ) -> StatusReport:
@@ -68,15 +81,7 @@ def amend(
     """An amended report for a closed month, with a reason: the month's next version, reconciled against
     the events as they stand now. If an officer had reopened the month, the amendment closes it again."""
     _check_month_end(settings, month_end)
-    last = repository.last_reported(session, bank.id)
-    if last is None or month_end > last:
-        raise Conflict(
-            f"The month ending {month_end} is not closed: file its report, not an amendment",
-            code="month_not_closed",
-            details=[
-                {"field": "month_end", "message": f"must be on or before {last}" if last else "no report yet"}
-            ],
-        )
+    _check_closed(session, bank, month_end, "file its report, not an amendment")
     previous = repository.latest_version(session, bank.id, month_end)
     return _file(session, settings, actor, bank, month_end, lines, amends=previous, reason=reason)
 
@@ -208,22 +213,19 @@ def _file(
 
 
 def reopen_month(
-    session: Session, actor: Actor, staff_id: int, bank: Bank, month_end: date, reason: str
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    staff_id: int,
+    bank: Bank,
+    month_end: date,
+    reason: str,
 ) -> MonthReopening:
     """`month.reopened`: an officer reopens a bank's closed month, with a reason, so that late events can
     be posted. From that month on the bank's events are accepted again (`repository.closed_through`)
     until the bank files the month's amended report."""
-    if not is_month_end(month_end):
-        raise field_error("not_month_end", f"{month_end} is not the last day of a month", "month_end")
-    last = repository.last_reported(session, bank.id)
-    if last is None or month_end > last:
-        raise Conflict(
-            f"Bank {bank.code} has not closed the month ending {month_end}",
-            code="month_not_closed",
-            details=[
-                {"field": "month_end", "message": f"must be on or before {last}" if last else "no report yet"}
-            ],
-        )
+    _check_month_end(settings, month_end)
+    _check_closed(session, bank, month_end, "there is nothing to reopen")
     if repository.open_reopening(session, bank.id, month_end) is not None:
         raise Conflict(
             f"The month ending {month_end} of bank {bank.code} is already reopened",
