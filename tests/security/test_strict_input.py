@@ -93,10 +93,10 @@ def test_every_date_parameter_refuses_a_unix_timestamp(
         statuses = row.statuses()
         kind = next(k for k in KINDS if 200 <= statuses[k] < 300)
         url = path.format_map({**world.path_params(), **(row.path(world) if row.path else {})})
-        query = {**(row.query or {}), name: "1700000000"}
+        query = {**(row.query or {}), name: "1699920000"}
         r = client.request(method, url, params=query, headers=world.headers(kind))
         if r.status_code != 422 or name not in _fields(r):
-            accepted.append(f"{method} {path} ?{name}=1700000000 → {r.status_code}")
+            accepted.append(f"{method} {path} ?{name}=1699920000 → {r.status_code}")
     assert not accepted, "\n".join(accepted)
 
 
