@@ -19,11 +19,13 @@ from loanfund.banks.router import router as banks_router
 from loanfund.claims.router import router as claims_router
 from loanfund.core.config import Settings, get_settings
 from loanfund.core.db import make_engine, make_sessionmaker
+from loanfund.core.docs import install_docs
 from loanfund.core.errors import install_error_handlers
 from loanfund.core.group_commit import GroupCommit
 from loanfund.core.logging import configure_logging
 from loanfund.core.middleware import RequestContextMiddleware, document_body_limit
 from loanfund.core.migrations import head_revision
+from loanfund.core.openapi import document_max_items
 from loanfund.core.params import single_valued_query
 from loanfund.core.ratelimit import RateLimiter
 from loanfund.enterprises.router import router as enterprises_router
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             'timestamps are UTC. Errors are `{"error": {"code", "message", "details"}}`.'
         ),
         openapi_tags=TAGS,
+        docs_url=None,  # served with their own assets: core/docs.py
+        redoc_url=None,
         lifespan=_lifespan(settings),
         dependencies=[Depends(single_valued_query)],
     )
@@ -113,6 +117,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     document_body_limit(app, settings.max_body_bytes)
+    document_max_items(app, "BatchCreate", "items", settings.batch_max_items)
+    install_docs(app)
 
     routers = (
         ops_router,

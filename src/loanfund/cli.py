@@ -192,20 +192,25 @@ def staff_key_issue(
 @fund_app.command("reconcile")
 def fund_reconcile() -> None:
     """Recompute every ledger balance from the entries; exit 1 on any difference."""
-    from loanfund.core.money import yuan_str
+    from loanfund.core.money import yuan_text
     from loanfund.fund.ledger import reconcile
 
     with transaction(make_engine(get_settings())) as session:
         result = reconcile(session)
     typer.echo(
         f"{result.accounts_checked} accounts, {result.transactions_checked} transactions, "
-        f"{result.entries_checked} entries; debits {yuan_str(result.total_debits_fen)}, "
-        f"credits {yuan_str(result.total_credits_fen)}"
+        f"{result.entries_checked} entries; debits {yuan_text(result.total_debits_fen)}, "
+        f"credits {yuan_text(result.total_credits_fen)}"
     )
+
+    def _amount(fen: int | None) -> str:
+        return "none" if fen is None else yuan_text(fen)
+
     for d in result.differences:
         typer.echo(
-            f"difference {d.code}: stored debits {d.stored_debits_fen} credits {d.stored_credits_fen}, "
-            f"from entries debits {d.computed_debits_fen} credits {d.computed_credits_fen} (fen)",
+            f"difference {d.code}: stored debits {_amount(d.stored_debits_fen)} "
+            f"credits {_amount(d.stored_credits_fen)}, from entries debits "
+            f"{yuan_text(d.computed_debits_fen)} credits {yuan_text(d.computed_credits_fen)}",
             err=True,
         )
     for tid in result.unbalanced_transactions:

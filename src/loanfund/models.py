@@ -20,7 +20,7 @@ from loanfund.portfolio.models import (
 )
 from loanfund.rates.models import CreditLine, LprRate
 from loanfund.staff.models import ApiKey, Staff
-from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
+from loanfund.status_reports.models import Discrepancy, MonthReopening, StatusReport, StatusReportLine
 
 __all__ = [
     "AccountBalance",
@@ -44,6 +44,7 @@ __all__ = [
     "Loan",
     "LoanEvent",
     "LprRate",
+    "MonthReopening",
     "PortfolioDaily",
     "PortfolioMonthly",
     "PortfolioTotal",

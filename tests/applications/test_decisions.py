@@ -15,7 +15,7 @@ from loanfund.applications.models import ApplicationStatus
 from loanfund.audit.models import AuditRecord
 from loanfund.core.config import Settings
 from loanfund.core.errors import Conflict, NotFound
-from loanfund.core.money import yuan_str
+from loanfund.core.money import to_fen, yuan_str, yuan_text
 from loanfund.rates.service import credit_line_for, max_rate_on
 from tests.factories import (
     TEST_ACTOR,
@@ -67,6 +67,11 @@ def test_approve_within_the_limits(
     assert too_much.status_code == 422
     assert too_much.json()["error"]["code"] == "amount_exceeds_credit_line"
     assert too_much.json()["error"]["details"][0]["field"] == "amount"
+    assert (
+        too_much.json()["error"]["message"]
+        == f"The amount exceeds the credit line of {yuan_text(to_fen(line))}"
+    )
+    assert too_much.json()["error"]["details"][0]["credit_line"] == line
 
     too_long = client.post(
         f"{BANK_URL}/{no}/approve",

@@ -243,3 +243,82 @@ def test_term_longer_than_the_programme_allows(
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "term_too_long"
     assert _field_of(r) == {"term_months"}
+
+
+# --- the credit code and the credit line --------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["9150011OMA0000001X", "91500114MA000000", "915001I4MA00000019", ""])
+def test_a_malformed_credit_code_is_refused_with_its_own_code(
+    client: TestClient, bank_a: Caller, bad: str
+) -> None:
+    r = client.post(URL, json=application_payload(bad, "BANK_A"))
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "credit_code_malformed"
+    assert _field_of(r) == {"credit_code"}
+
+
+def test_the_check_character_is_verified_as_in_the_registry(
+    client: TestClient, session: Session, bank_a: Caller
+) -> None:
+    good = credit_code()
+    wrong = good[:17] + ("0" if good[17] != "0" else "1")  # well formed, wrong check character
+    r = client.post(URL, json=application_payload(wrong, "BANK_A"))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "credit_code_checksum_failed"
+    assert _field_of(r) == {"credit_code"}
+    assert session.scalar(select(Application).where(Application.credit_code == wrong)) is None
+    # a code the registry accepted on an officer's audited override is the registry's decision
+    make_enterprise(session, credit_code=wrong, checksum_override_reason="early code, licence checked")
+    r = client.post(URL, json=application_payload(wrong, "BANK_A"))
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "pending_bank"
+    # a well-formed code with the right check character, not in the registry: taken, ineligible
+    r = client.post(URL, json=application_payload(credit_code(), "BANK_A"))
+    assert r.status_code == 201, r.text
+    assert r.json()["ineligible_reason"] == "enterprise_not_in_registry"
+
+
+def test_a_request_above_the_credit_line_is_recorded_with_the_line_and_the_reason(
+    client: TestClient, session: Session, bank_a: Caller, officer: Caller
+) -> None:
+    ent = make_enterprise(session)
+    r = client.post(URL, json=application_payload(ent.credit_code, "BANK_A", requested_amount="6000000"))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    ev = body["evaluation"]
+    assert (ev["grade"], ev["credit_line"]) == ("A", "5000000.00")
+    assert ev["requested_above_line"] is True
+    assert ev["line_note"] == (
+        "The requested 6,000,000.00 yuan is above the credit line of 5,000,000.00 yuan (grade A); "
+        "a bank may approve at most 5,000,000.00 yuan"
+    )
+    number = body["application_no"]
+    rec = session.scalar(
+        select(AuditRecord).where(AuditRecord.action == "application.submit", AuditRecord.entity_id == number)
+    )
+    assert rec is not None
+    assert rec.after is not None
+    assert rec.after["line_note"] == ev["line_note"]
+    # the applicant sees it with the status token too
+    assert (
+        status_of(client, number, body["status_token"]).json()["evaluation"]["line_note"] == ev["line_note"]
+    )
+    # an officer who raises the line to cover the request clears the note
+    r = client.post(
+        f"{URL}/{number}/override",
+        json={"credit_line": "6000000", "reason": "strong collateral-free record"},
+        headers=officer.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["evaluation"]["requested_above_line"] is False
+    assert r.json()["evaluation"]["line_note"] is None
+
+
+def test_a_request_within_the_line_has_no_note(client: TestClient, session: Session, bank_a: Caller) -> None:
+    ent = make_enterprise(session)
+    r = client.post(URL, json=application_payload(ent.credit_code, "BANK_A", requested_amount="5000000"))
+    assert r.status_code == 201, r.text
+    assert r.json()["evaluation"]["requested_above_line"] is False
+    assert r.json()["evaluation"]["line_note"] is None

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loanfund.audit.models import AuditRecord
+from loanfund.claims.models import Recovery
 from loanfund.fund import ledger
 from loanfund.fund import service as fund_service
+from loanfund.fund.models import LedgerTransaction
 from tests.conftest import NplLoan
 from tests.factories import Caller, staff_caller
 
@@ -36,6 +39,7 @@ def test_domain_scenario(
     approver: Caller,
     analyst: Caller,
     npl_loan: NplLoan,
+    today: date,
 ) -> None:
     loan = npl_loan(bank_a, "3000000")
     claim = _post(client, URL, bank_a, {"loan_id": loan["id"], "principal_at_default": "3000000"}, 201)
@@ -53,7 +57,7 @@ def test_domain_scenario(
         client,
         f"{URL}/{claim['id']}/recoveries",
         bank_a,
-        {"bank_ref": "REC-1", "date": "2026-01-05", "gross": "1100000", "costs": "100000"},
+        {"bank_ref": "REC-1", "date": str(today), "gross": "1100000", "costs": "100000"},
         201,
     )
     assert claim["receivable"] == "800000.00"
@@ -61,7 +65,7 @@ def test_domain_scenario(
         client,
         f"{URL}/{claim['id']}/remittances",
         bank_a,
-        {"bank_ref": "REM-1", "date": "2026-01-06", "amount": "800000"},
+        {"bank_ref": "REM-1", "date": str(today), "amount": "800000"},
         201,
     )
     assert claim["receivable"] == "0.00"
@@ -70,8 +74,8 @@ def test_domain_scenario(
     assert position.fund_size_fen == 1_000_000_000
     result = ledger.reconcile(session)
     assert result.ok
-    claim = _post(client, f"{URL}/{claim['id']}/close-collection", bank_a, {"date": "2026-01-07"})
-    assert claim["collection_closed_on"] == "2026-01-07"
+    claim = _post(client, f"{URL}/{claim['id']}/close-collection", bank_a, {"date": str(today)})
+    assert claim["collection_closed_on"] == str(today)
     assert client.get(f"/api/v1/loans/{loan['id']}", headers=bank_a.headers).json()["state"] == "written_off"
 
 
@@ -103,6 +107,7 @@ def test_reduced_approval_and_rejection_release(
     r = client.post(f"{URL}/{cid}/approve", json={"amount": "800000.01"}, headers=officer.headers)
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "claim_amount_exceeds_share"
+    assert r.json()["error"]["message"] == "At most the fund's share, 800,000.00 yuan, can be approved"
     claim = _post(
         client, f"{URL}/{cid}/approve", officer, {"amount": "700000", "reason": "documents incomplete"}
     )
@@ -140,6 +145,7 @@ def test_filing_rules(client: TestClient, bank_a: Caller, bank_b: Caller, npl_lo
     )
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "claim_principal_exceeds_outstanding"
+    assert r.json()["error"]["message"] == "The loan's outstanding principal is 100,000.00 yuan"
     r = client.post(
         URL, json={"loan_id": loan["id"], "principal_at_default": "100000"}, headers=bank_b.headers
     )
@@ -178,3 +184,54 @@ def test_unfunded_approval_then_fund_insufficient(
     contribute(session, 1_000_000)
     assert _post(client, f"{URL}/{ids[1]}/pay", approver)["state"] == "paid"
     assert fund_service.fund_position(session).balance_fen == 40_000_000
+
+
+@pytest.mark.usefixtures("fund_10m", "lenient_breakers")
+def test_recoveries_and_remittances_are_dated_between_the_payout_and_today(
+    client: TestClient,
+    session: Session,
+    bank_a: Caller,
+    officer: Caller,
+    approver: Caller,
+    npl_loan: NplLoan,
+    today: date,
+) -> None:
+    loan = npl_loan(bank_a, "1000000")
+    cid = _post(client, URL, bank_a, {"loan_id": loan["id"], "principal_at_default": "1000000"}, 201)["id"]
+    _post(client, f"{URL}/{cid}/approve", officer)
+    assert _post(client, f"{URL}/{cid}/pay", approver)["paid_on"] == str(today)
+    _post(
+        client,
+        f"{URL}/{cid}/recoveries",
+        bank_a,
+        {"bank_ref": "R-OK", "date": str(today), "gross": "100"},
+        201,
+    )
+
+    def counts() -> tuple[int, int, int]:
+        return (
+            session.scalar(select(func.count()).select_from(Recovery)) or 0,
+            session.scalar(select(func.count()).select_from(LedgerTransaction)) or 0,
+            session.scalar(select(func.count()).select_from(AuditRecord)) or 0,
+        )
+
+    before = counts()
+    cases = [
+        ("recoveries", {"bank_ref": "R-1", "gross": "100"}),
+        ("remittances", {"bank_ref": "R-2", "amount": "10"}),
+        ("close-collection", {}),
+    ]
+    for path, body in cases:
+        for day, code in (
+            (today + timedelta(days=1), "date_in_future"),
+            (today - timedelta(days=1), "date_before_payout"),
+        ):
+            r = client.post(f"{URL}/{cid}/{path}", json={**body, "date": str(day)}, headers=bank_a.headers)
+            assert r.status_code == 422, (path, day, r.text)
+            error = r.json()["error"]
+            assert error["code"] == code
+            assert error["details"][0]["field"] == "date"
+    assert counts() == before  # nothing written
+    claim = client.get(f"{URL}/{cid}", headers=bank_a.headers).json()
+    assert [r["bank_ref"] for r in claim["recoveries"]] == ["R-OK"]
+    assert claim["collection_closed_on"] is None

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loanfund.core.money import fen_to_yuan, ratio_str, share_of, to_fen, yuan_str
+from loanfund.core.money import fen_to_yuan, ratio_str, share_of, to_fen, yuan_str, yuan_text
 
 
 def test_to_fen_and_back() -> None:
@@ -34,3 +34,10 @@ def test_share_rounds_half_up_to_the_fen() -> None:
 def test_ratio() -> None:
     assert ratio_str(1, 3) == "0.3333"
     assert ratio_str(5, 0) is None
+
+
+def test_messages_state_amounts_in_yuan_with_thousands_separators() -> None:
+    assert yuan_text(100_000) == "1,000.00 yuan"
+    assert yuan_text(9_506_000_000) == "95,060,000.00 yuan"
+    assert yuan_text(5) == "0.05 yuan"
+    assert yuan_text(-123_456_789) == "-1,234,567.89 yuan"

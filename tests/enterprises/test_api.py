@@ -26,6 +26,7 @@ def test_malformed_code_is_422_naming_the_field(client: TestClient, officer: Cal
         r = client.post(URL, json=enterprise_payload(credit_code=bad), headers=officer.headers)
         assert r.status_code == 422, bad
         assert r.json()["error"]["details"][0]["field"] == "credit_code"
+        assert r.json()["error"]["code"] == "credit_code_malformed"
 
 
 def test_checksum_failure_needs_an_explicit_audited_override(

@@ -85,7 +85,7 @@ def test_contribution_refusals(client: TestClient, officer: Caller, analyst: Cal
         assert r.status_code == 422, bad
     future = client.post(
         f"{URL}/contributions",
-        json={**body, "budget_doc_no": "DOC-3", "value_date": "2999-01-01"},
+        json={**body, "budget_doc_no": "DOC-3", "value_date": "2199-01-01"},
         headers=officer.headers,
     )
     assert future.status_code == 422

@@ -42,7 +42,7 @@ def test_reconcile_command(cli_db: str) -> None:
         )
     r = runner.invoke(app, ["fund", "reconcile"])
     assert r.exit_code == 0, r.output
-    assert "debits 4000000.00, credits 4000000.00" in r.output
+    assert "debits 4,000,000.00 yuan, credits 4,000,000.00 yuan" in r.output
     assert "ledger reconciles" in r.output
 
     with transaction(engine) as session:  # an UPDATE of a balance without the entry that explains it

@@ -192,8 +192,17 @@ def book(
         gross_fen=120_000_00,
         costs_fen=20_000_00,
         day=date(2021, 12, 10),
+        today=date(2021, 12, 10),
     )
-    claims.remit(session, TEST_ACTOR, c1, bank_ref="REM-1", amount_fen=50_000_00, day=date(2021, 12, 20))
+    claims.remit(
+        session,
+        TEST_ACTOR,
+        c1,
+        bank_ref="REM-1",
+        amount_fen=50_000_00,
+        day=date(2021, 12, 20),
+        today=date(2021, 12, 20),
+    )
     c2 = claims.file_claim(
         session, settings, TEST_ACTOR, banks[bank_a.id], l1, principal_fen=600_000_00, day=date(2021, 12, 1)
     )

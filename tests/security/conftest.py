@@ -66,6 +66,7 @@ class World:
     closable_claim_id: int  # bank A's, paid, nothing owed
     transaction_id: int  # a ledger transaction (a contribution)
     reversible_transaction_id: int  # a small contribution that may be reversed
+    today: date  # the business date the world was built on (its claims were paid that day)
 
     def path_params(self) -> dict[str, Any]:
         """Path parameter name → the world's record it names (bank A's where a bank owns it)."""
@@ -257,7 +258,14 @@ def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) 
     for c in claims[2:]:
         claim_service.pay(session, settings, TEST_ACTOR, c, payer_id=approver_id, day=today)
     claim_service.report_recovery(
-        session, TEST_ACTOR, claims[2], bank_ref="SEC-REC-1", gross_fen=50_000, costs_fen=0, day=today
+        session,
+        TEST_ACTOR,
+        claims[2],
+        bank_ref="SEC-REC-1",
+        gross_fen=50_000,
+        costs_fen=0,
+        day=today,
+        today=today,
     )
     txns = list(session.scalars(select(LedgerTransaction.id).order_by(LedgerTransaction.id)))
     session.commit()
@@ -285,4 +293,5 @@ def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) 
         closable_claim_id=claims[3].id,
         transaction_id=txns[0],
         reversible_transaction_id=txns[1],
+        today=today,
     )

@@ -172,6 +172,14 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/status-reports"):              Row("401 201 201 403 403 403 403 401", body=_report),
     ("GET", "/api/v1/status-reports"):               Row("401 200 200 200 200 200 200 401"),
     ("GET", "/api/v1/status-reports/discrepancies"): Row("401 403 403 200 200 200 200 401"),
+    # corrections: bank B has closed no month (nothing to amend); reopening is the officer's
+    ("POST", "/api/v1/status-reports/amendments"):   Row("401 201 409 403 403 403 403 401",
+                                                         body=lambda w: {**_report(w), "month_end": "2021-06-30",
+                                                                         **REASON}),
+    ("POST", "/api/v1/status-reports/reopenings"):   Row("401 403 403 403 201 403 403 401",
+                                                         body=lambda w: {"bank_id": w.bank_a.id,
+                                                                         "month_end": "2021-06-30", **REASON}),
+    ("GET", "/api/v1/status-reports/reopenings"):    Row("401 200 200 200 200 200 200 401"),
     ("GET", "/api/v1/status-reports/{report_id}"):   Row("401 200 404 200 200 200 200 401"),
     # staff and keys (admin)
     ("POST", "/api/v1/staff"):                       Row("401 403 403 403 403 403 201 401",
@@ -220,15 +228,15 @@ MATRIX: dict[tuple[str, str], Row] = {
                                                          path=lambda w: {"claim_id": w.approved_claim_id}),
     ("POST", "/api/v1/claims/{claim_id}/recoveries"): Row("401 201 404 403 403 403 403 401",
                                                          body=lambda w: {"bank_ref": "MATRIX-REC",
-                                                                         "date": "2026-01-05", "gross": "100.00"},
+                                                                         "date": str(w.today), "gross": "100.00"},
                                                          path=lambda w: {"claim_id": w.paid_claim_id}),
     ("POST", "/api/v1/claims/{claim_id}/remittances"): Row("401 201 404 403 403 403 403 401",
                                                          body=lambda w: {"bank_ref": "MATRIX-REM",
-                                                                         "date": "2026-01-05", "amount": "10.00"},
+                                                                         "date": str(w.today), "amount": "10.00"},
                                                          path=lambda w: {"claim_id": w.paid_claim_id}),
     ("POST", "/api/v1/claims/{claim_id}/close-collection"):
                                                      Row("401 200 404 403 403 403 403 401",
-                                                         body=lambda w: {"date": "2026-01-05"},
+                                                         body=lambda w: {"date": str(w.today)},
                                                          path=lambda w: {"claim_id": w.closable_claim_id}),
     # oversight reports (a bank sees its own slice)
     ("GET", "/api/v1/reports/summary"):              Row("401 200 200 200 200 200 200 401", query=YEAR),

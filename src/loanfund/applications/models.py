@@ -95,6 +95,8 @@ class Application(TimestampMixin, Base):
     computed_line_fen: Mapped[int | None]
     grade: Mapped[str | None] = mapped_column(String(1))
     credit_line_fen: Mapped[int | None]
+    # why the requested amount cannot all be approved: it is above the credit line in force (None: it is not)
+    line_note: Mapped[str | None] = mapped_column(Text)
     overridden_at: Mapped[datetime | None]
     override_reason: Mapped[str | None] = mapped_column(Text)
 

@@ -148,18 +148,26 @@ def read_application(application_no: AppNo, session: DbSession, caller: BureauRe
 
 @router.post(
     "/applications/{application_no}/override",
+    response_model=ApplicationRead,
     responses=_CHANGE_ERR,
     tags=["bureau"],
     summary="Override the grade and/or credit line, with a reason (officer; audited)",
 )
 def override_application(
-    application_no: AppNo, body: OverrideCreate, session: DbSession, caller: BureauOfficer
-) -> ApplicationRead:
-    app = service.get_readable(session, caller, application_no, for_update=True)
-    service.override_evaluation(
-        session, caller.actor, app, grade=body.grade, credit_line=body.credit_line, reason=body.reason
-    )
-    return _full(session, app)
+    application_no: AppNo,
+    body: OverrideCreate,
+    session: DbSession,
+    caller: BureauOfficer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> ApplicationRead:
+        app = service.get_readable(session, caller, application_no, for_update=True)
+        service.override_evaluation(
+            session, caller.actor, app, grade=body.grade, credit_line=body.credit_line, reason=body.reason
+        )
+        return _full(session, app)
+
+    return idem.run(body, 200, produce)
 
 
 # --- partner banks --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from loanfund.rates.schemas import RatePct
 
 APPLICATION_NO_PATTERN = r"^KV[0-9]{10,24}$"
 Grade = Literal["A", "B", "C", "D", "E"]
-Count = Annotated[int, Field(ge=0, le=1_000_000)]
+Count = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]  # strict: `true` is not a number
 
 
 class Contact(BaseModel):
@@ -39,10 +39,10 @@ class IndicatorsIn(BaseModel):
     software_copyrights: Count
     rd_spending: NonNegativeYuan = Field(description="R&D spending of the last year, yuan")
     revenue: NonNegativeYuan = Field(description="Revenue of the last year, yuan")
-    total_staff: Annotated[int, Field(ge=1, le=10_000_000)]
-    rd_staff: Annotated[int, Field(ge=0, le=10_000_000, description="At most total_staff")]
+    total_staff: Annotated[int, Field(ge=1, le=10_000_000, strict=True)]
+    rd_staff: Annotated[int, Field(ge=0, le=10_000_000, strict=True, description="At most total_staff")]
     senior_talent: Count
-    high_tech_certificate: bool
+    high_tech_certificate: Annotated[bool, Field(strict=True)]
 
     @field_validator("rd_staff")
     @classmethod
@@ -54,12 +54,38 @@ class IndicatorsIn(BaseModel):
 
 
 class ApplicationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "credit_code": "91500114MA60L8QX2W",
+                    "contact": {"name": "张经理", "phone": "13800138000", "email": "cfo@example.cn"},
+                    "requested_amount": "3000000.00",
+                    "term_months": 12,
+                    "bank_code": "CCB_QJ",
+                    "indicators": {
+                        "invention_patents": 2,
+                        "utility_model_patents": 3,
+                        "software_copyrights": 4,
+                        "rd_spending": "1200000.00",
+                        "revenue": "18000000.00",
+                        "total_staff": 56,
+                        "rd_staff": 18,
+                        "senior_talent": 2,
+                        "high_tech_certificate": True,
+                    },
+                }
+            ]
+        },
+    )
 
     credit_code: CreditCode
     contact: Contact
     requested_amount: PositiveYuan
-    term_months: Annotated[int, Field(ge=1, description="At most the programme's maximum term (12)")]
+    term_months: Annotated[
+        int, Field(ge=1, strict=True, description="At most the programme's maximum term (12)")
+    ]
     bank_code: BankCode = Field(description="The partner bank the application goes to")
     indicators: IndicatorsIn
 
@@ -70,7 +96,12 @@ class ApplicationCreate(BaseModel):
 
 
 class OverrideCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"grade": "B", "reason": "Patents pledged to another lender: graded one band lower"}]
+        },
+    )
 
     grade: Grade | None = Field(default=None, description="The grade to put in force")
     credit_line: PositiveYuan | None = Field(
@@ -81,15 +112,29 @@ class OverrideCreate(BaseModel):
 
 
 class ApprovalCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"amount": "3000000.00", "term_months": 12, "annual_rate_pct": "3.85"}]
+        },
+    )
 
     amount: PositiveYuan = Field(description="At most the credit line")
-    term_months: Annotated[int, Field(ge=1, description="At most the programme's maximum term (12)")]
+    term_months: Annotated[
+        int, Field(ge=1, strict=True, description="At most the programme's maximum term (12)")
+    ]
     annual_rate_pct: RatePct = Field(description="At most the one-year LPR in force + the cap")
 
 
 class RejectionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"reason": "Revenue falling for three years; cash flow does not cover the repayments"}
+            ]
+        },
+    )
 
     reason: Reason
 
@@ -108,6 +153,10 @@ class EvaluationRead(BaseModel):
     computed_credit_line: YuanStr | None
     grade: str | None = Field(description="The grade in force (after any officer override)")
     credit_line: YuanStr | None = Field(description="The credit line in force")
+    requested_above_line: bool = Field(description="The requested amount is above the credit line in force")
+    line_note: str | None = Field(
+        description="Why not all of the requested amount can be approved (at most the line can be)"
+    )
     overridden: bool
     evaluated_at: datetime
     contributions: list[ContributionRead]
@@ -132,6 +181,8 @@ def _evaluation(a: Application) -> EvaluationRead | None:
         computed_credit_line=yuan_str(a.computed_line_fen) if a.computed_line_fen is not None else None,
         grade=a.grade,
         credit_line=yuan_str(a.credit_line_fen) if a.credit_line_fen is not None else None,
+        requested_above_line=a.line_note is not None,
+        line_note=a.line_note,
         overridden=a.overridden_at is not None,
         evaluated_at=a.evaluated_at,
         contributions=[ContributionRead.model_validate(c) for c in a.breakdown or []],

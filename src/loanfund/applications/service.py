@@ -29,11 +29,12 @@ from loanfund.banks.models import BankStatus
 from loanfund.core.auth import Principal
 from loanfund.core.config import Settings
 from loanfund.core.db import utcnow
-from loanfund.core.errors import Conflict, InvalidInput, NotFound
-from loanfund.core.money import to_fen, yuan_str
+from loanfund.core.errors import Conflict, InvalidInput, NotFound, field_error
+from loanfund.core.money import to_fen, yuan_str, yuan_text
 from loanfund.core.security import hash_secret, new_secret, same
 from loanfund.enterprises import repository as enterprise_repository
 from loanfund.enterprises import service as enterprise_service
+from loanfund.enterprises.credit_code import checksum_ok
 from loanfund.enterprises.models import Enterprise
 from loanfund.loans.models import Loan
 from loanfund.rates.service import credit_line_for, max_rate_on
@@ -54,6 +55,7 @@ _FIELDS = [
     "computed_line_fen",
     "grade",
     "credit_line_fen",
+    "line_note",
     "override_reason",
     "decision_date",
     "approved_amount_fen",
@@ -83,10 +85,6 @@ def _not_found() -> NotFound:
     return NotFound("No such application", code="application_not_found")
 
 
-def _field_error(code: str, field: str, message: str, **extra: Any) -> InvalidInput:
-    return InvalidInput(message, code=code, details=[{"field": field, "message": message, **extra}])
-
-
 def _state_error(app: Application, action: str) -> Conflict:
     return Conflict(
         f"Application {app.application_no} is {app.status.value}; it cannot be {action}",
@@ -113,12 +111,12 @@ def submit_application(
     ineligible; so is one whose score is below the lowest grade band.
     """
     if data.term_months > settings.max_term_months:
-        raise _field_error(
-            "term_too_long", "term_months", f"The term may be at most {settings.max_term_months} months"
+        raise field_error(
+            "term_too_long", f"The term may be at most {settings.max_term_months} months", "term_months"
         )
     bank = bank_repository.by_code(session, data.bank_code)
     if bank is None:
-        raise _field_error("bank_unknown", "bank_code", f"No partner bank {data.bank_code}")
+        raise field_error("bank_unknown", f"No partner bank {data.bank_code}", "bank_code")
     if bank.status != BankStatus.active:
         raise Conflict(
             f"Partner bank {bank.code} is not taking applications",
@@ -126,6 +124,13 @@ def submit_application(
             details=[{"field": "bank_code", "message": "the bank is suspended"}],
         )
     ent = enterprise_repository.by_code(session, data.credit_code)
+    if ent is None and not checksum_ok(data.credit_code):
+        # as in the registry, where only an officer's audited override admits such a code
+        raise field_error(
+            "credit_code_checksum_failed",
+            f"credit_code {data.credit_code} fails its check character (GB 32100-2015)",
+            "credit_code",
+        )
     token = new_secret("lft")
     ind = data.indicators
     app = Application(
@@ -187,6 +192,20 @@ def _evaluate(session: Session, settings: Settings, app: Application) -> None:
     app.computed_line_fen = app.credit_line_fen = line
     app.status = ApplicationStatus.pending_bank
     app.ineligible_reason = None
+    _note_line(app)
+
+
+def _note_line(app: Application) -> None:
+    """Record why a request above the credit line in force cannot all be approved (and clear the note
+    once it fits, e.g. after an officer raised the line)."""
+    line = app.credit_line_fen
+    if line is None or app.requested_amount_fen <= line:
+        app.line_note = None
+        return
+    app.line_note = (
+        f"The requested {yuan_text(app.requested_amount_fen)} is above the credit line of "
+        f"{yuan_text(line)} (grade {app.grade}); a bank may approve at most {yuan_text(line)}"
+    )
 
 
 def _snap(app: Application) -> dict[str, Any]:
@@ -266,7 +285,7 @@ def override_evaluation(
                 details={"status": app.status.value, "ineligible_reason": app.ineligible_reason},
             )
         if grade is None:
-            raise _field_error("grade_required", "grade", "An ineligible application needs a grade")
+            raise field_error("grade_required", "An ineligible application needs a grade", "grade")
     elif app.status != ApplicationStatus.pending_bank:
         raise _state_error(app, "re-graded")
     before = _snap(app)
@@ -279,6 +298,7 @@ def override_evaluation(
     if app.status == ApplicationStatus.ineligible:
         _move(app, ApplicationStatus.pending_bank, "re-graded")
         app.ineligible_reason = None
+    _note_line(app)
     app.overridden_at = utcnow()
     app.override_reason = reason
     session.flush()
@@ -319,25 +339,24 @@ def approve(
     if app.bank.status != BankStatus.active:
         raise Conflict(f"Partner bank {app.bank.code} is suspended", code="bank_suspended")
     if term_months > settings.max_term_months:
-        raise _field_error(
-            "term_too_long", "term_months", f"The term may be at most {settings.max_term_months} months"
+        raise field_error(
+            "term_too_long", f"The term may be at most {settings.max_term_months} months", "term_months"
         )
     amount_fen = to_fen(amount)
     assert app.credit_line_fen is not None  # pending_bank always has a line
     if amount_fen > app.credit_line_fen:
-        line = yuan_str(app.credit_line_fen)
-        raise _field_error(
+        raise field_error(
             "amount_exceeds_credit_line",
+            f"The amount exceeds the credit line of {yuan_text(app.credit_line_fen)}",
             "amount",
-            f"The amount exceeds the credit line of {line} yuan",
-            credit_line=line,
+            credit_line=yuan_str(app.credit_line_fen),
         )
     cap = max_rate_on(session, settings, today)
     if annual_rate_pct > cap:
-        raise _field_error(
+        raise field_error(
             "rate_above_cap",
-            "annual_rate_pct",
             f"The rate exceeds the cap of {cap:.4f}% (one-year LPR + {settings.rate_cap_bp} bp) on {today}",
+            "annual_rate_pct",
             max_rate_pct=f"{cap:.4f}",
         )
     before = _snap(app)

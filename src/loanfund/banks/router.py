@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from loanfund.banks import repository, service
 from loanfund.banks.models import BankStatus
@@ -10,6 +10,7 @@ from loanfund.banks.schemas import BankCreate, BankRead, BankUpdate, StatusChang
 from loanfund.core.auth import AnyCaller, BankCaller, BureauOfficer, SettingsDep
 from loanfund.core.db import DbSession
 from loanfund.core.errors import NotFound, responses
+from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.pagination import Page, Pagination
 from loanfund.core.params import IdPath
 
@@ -20,22 +21,26 @@ _ERR = responses(401, 403, 404, 409, 422, 503)
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=BankRead,
     responses=_ERR,
     tags=["bureau"],
     summary="Register a partner bank",
 )
 def create_bank(
-    body: BankCreate, session: DbSession, settings: SettingsDep, caller: BureauOfficer
-) -> BankRead:
-    bank = service.create_bank(
-        session,
-        caller.actor,
-        code=body.code,
-        name=body.name,
-        fund_share=body.fund_share if body.fund_share is not None else settings.default_fund_share,
-        lending_quota=body.lending_quota,
-    )
-    return BankRead.of(bank)
+    body: BankCreate, session: DbSession, settings: SettingsDep, caller: BureauOfficer, idem: IdempotencyDep
+) -> Response:
+    def produce() -> BankRead:
+        bank = service.create_bank(
+            session,
+            caller.actor,
+            code=body.code,
+            name=body.name,
+            fund_share=body.fund_share if body.fund_share is not None else settings.default_fund_share,
+            lending_quota=body.lending_quota,
+        )
+        return BankRead.of(bank)
+
+    return idem.run(body, status.HTTP_201_CREATED, produce)
 
 
 @router.get("", responses=_ERR, tags=["bureau", "bank"], summary="List partner banks (a bank sees itself)")
@@ -68,32 +73,69 @@ def read_bank(bank_id: IdPath, session: DbSession, caller: AnyCaller) -> BankRea
 
 
 @router.patch(
-    "/{bank_id}", responses=_ERR, tags=["bureau"], summary="Update a bank's name or cooperation terms"
+    "/{bank_id}",
+    response_model=BankRead,
+    responses=_ERR,
+    tags=["bureau"],
+    summary="Update a bank's name or cooperation terms",
 )
-def update_bank(bank_id: IdPath, body: BankUpdate, session: DbSession, caller: BureauOfficer) -> BankRead:
-    bank = service.get_bank(session, bank_id)
-    service.update_bank(
-        session,
-        caller.actor,
-        bank,
-        name=body.name,
-        fund_share=body.fund_share,
-        lending_quota=body.lending_quota,
-        clear_lending_quota=body.clear_lending_quota,
-        allow_contracts_without_application=body.allow_contracts_without_application,
-    )
-    return BankRead.of(bank)
+def update_bank(
+    bank_id: IdPath, body: BankUpdate, session: DbSession, caller: BureauOfficer, idem: IdempotencyDep
+) -> Response:
+    def produce() -> BankRead:
+        bank = service.get_bank(session, bank_id)
+        service.update_bank(
+            session,
+            caller.actor,
+            bank,
+            name=body.name,
+            fund_share=body.fund_share,
+            lending_quota=body.lending_quota,
+            clear_lending_quota=body.clear_lending_quota,
+            allow_contracts_without_application=body.allow_contracts_without_application,
+        )
+        return BankRead.of(bank)
+
+    # a change is what was sent: an absent field and an explicit null are different requests
+    return idem.run(body.model_dump(mode="json", exclude_unset=True), 200, produce)
 
 
-@router.post("/{bank_id}/suspend", responses=_ERR, tags=["bureau"], summary="Suspend a partner bank")
-def suspend_bank(bank_id: IdPath, body: StatusChange, session: DbSession, caller: BureauOfficer) -> BankRead:
-    bank = service.get_bank(session, bank_id)
-    return BankRead.of(service.set_status(session, caller.actor, bank, BankStatus.suspended, body.reason))
+def _set_status(
+    session: DbSession,
+    caller: BureauOfficer,
+    idem: IdempotencyDep,
+    bank_id: int,
+    to: BankStatus,
+    body: StatusChange,
+) -> Response:
+    def produce() -> BankRead:
+        bank = service.get_bank(session, bank_id)
+        return BankRead.of(service.set_status(session, caller.actor, bank, to, body.reason))
+
+    return idem.run(body, 200, produce)
 
 
-@router.post("/{bank_id}/reinstate", responses=_ERR, tags=["bureau"], summary="Reinstate a suspended bank")
+@router.post(
+    "/{bank_id}/suspend",
+    response_model=BankRead,
+    responses=_ERR,
+    tags=["bureau"],
+    summary="Suspend a partner bank",
+)
+def suspend_bank(
+    bank_id: IdPath, body: StatusChange, session: DbSession, caller: BureauOfficer, idem: IdempotencyDep
+) -> Response:
+    return _set_status(session, caller, idem, bank_id, BankStatus.suspended, body)
+
+
+@router.post(
+    "/{bank_id}/reinstate",
+    response_model=BankRead,
+    responses=_ERR,
+    tags=["bureau"],
+    summary="Reinstate a suspended bank",
+)
 def reinstate_bank(
-    bank_id: IdPath, body: StatusChange, session: DbSession, caller: BureauOfficer
-) -> BankRead:
-    bank = service.get_bank(session, bank_id)
-    return BankRead.of(service.set_status(session, caller.actor, bank, BankStatus.active, body.reason))
+    bank_id: IdPath, body: StatusChange, session: DbSession, caller: BureauOfficer, idem: IdempotencyDep
+) -> Response:
+    return _set_status(session, caller, idem, bank_id, BankStatus.active, body)

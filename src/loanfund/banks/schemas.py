@@ -15,7 +15,19 @@ Reason = Annotated[str, Field(min_length=3, max_length=2000)]
 
 
 class BankCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "CQRCB_QJ",
+                    "name": "重庆农村商业银行黔江支行",
+                    "fund_share": "0.80",
+                    "lending_quota": "50000000.00",
+                }
+            ]
+        },
+    )
 
     code: BankCode
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -24,13 +36,18 @@ class BankCreate(BaseModel):
 
 
 class BankUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "重庆农村商业银行股份有限公司黔江支行", "lending_quota": "60000000.00"}]
+        },
+    )
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     fund_share: FundShare | None = None
     lending_quota: PositiveYuan | None = None
-    clear_lending_quota: bool = False
-    allow_contracts_without_application: bool | None = Field(
+    clear_lending_quota: Annotated[bool, Field(strict=True)] = False
+    allow_contracts_without_application: Annotated[bool, Field(strict=True)] | None = Field(
         default=None,
         description="Let the bank register contracts without an application (historical imports, "
         "checked against the enterprise's own grade's credit line); off for a new bank",
@@ -38,7 +55,10 @@ class BankUpdate(BaseModel):
 
 
 class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "Cooperation agreement renewed on 2021-12-01"}]},
+    )
 
     reason: Reason
 

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from loanfund.banks import service as bank_service
-from loanfund.claims import service
+from loanfund.claims import repository, service
 from loanfund.claims.models import Claim, ClaimState
 from loanfund.claims.schemas import (
     ClaimApproval,
@@ -25,6 +25,7 @@ from loanfund.core.errors import responses
 from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.money import to_fen
 from loanfund.core.pagination import Page, Pagination
+from loanfund.core.params import IdPath, id_query
 from loanfund.loans import service as loan_service
 from loanfund.staff.models import Role
 
@@ -35,9 +36,10 @@ BureauReviewer = Annotated[Principal, Depends(require_staff(Role.officer, Role.a
 
 
 def _detail(session: DbSession, claim: Claim) -> ClaimDetail:
-    base = ClaimRead.of(claim, service.receivable_fen(session, claim.id))
+    base = ClaimRead.of(claim, repository.receivable_fen(session, claim.id))
     return ClaimDetail(
-        **base.model_dump(), recoveries=[RecoveryRead.of(r) for r in service.recoveries_of(session, claim.id)]
+        **base.model_dump(),
+        recoveries=[RecoveryRead.of(r) for r in repository.recoveries_of(session, claim.id)],
     )
 
 
@@ -76,77 +78,104 @@ def list_claims(
     caller: AnyCaller,
     page: Pagination,
     state: Annotated[ClaimState | None, Query()] = None,
-    bank_id: Annotated[int | None, Query()] = None,
+    bank_id: Annotated[int | None, id_query()] = None,
 ) -> Page[ClaimRead]:
-    rows = service.list_readable(
+    rows = repository.list_readable(
         session, caller, state=state, bank_id=bank_id, after_id=page.after_id, limit=page.fetch
     )
-    return page.page(rows, lambda c: ClaimRead.of(c, service.receivable_fen(session, c.id)), lambda c: c.id)
+    return page.page(
+        rows, lambda c: ClaimRead.of(c, repository.receivable_fen(session, c.id)), lambda c: c.id
+    )
 
 
 @router.get("/{claim_id}", responses=_READ, tags=["bank", "bureau"], summary="A claim with its recoveries")
-def read_claim(claim_id: int, session: DbSession, caller: AnyCaller) -> ClaimDetail:
+def read_claim(claim_id: IdPath, session: DbSession, caller: AnyCaller) -> ClaimDetail:
     return _detail(session, service.get_readable(session, caller, claim_id))
 
 
 @router.post(
     "/{claim_id}/approve",
+    response_model=ClaimDetail,
     responses=_WRITE,
     tags=["bureau"],
     summary="Approve (possibly reduced, with a reason); reserves the money when the fund can cover it",
 )
 def approve_claim(
-    claim_id: int, body: ClaimApproval, session: DbSession, settings: SettingsDep, caller: BureauReviewer
-) -> ClaimDetail:
-    assert caller.staff_id is not None
-    claim = service.get_readable(session, caller, claim_id, lock=True)
-    service.approve(
-        session,
-        settings,
-        caller.actor,
-        claim,
-        reviewer_id=caller.staff_id,
-        amount_fen=None if body.amount is None else to_fen(body.amount),
-        reason=body.reason,
-        day=business_today(settings),
-    )
-    return _detail(session, claim)
+    claim_id: IdPath,
+    body: ClaimApproval,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BureauReviewer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> ClaimDetail:
+        assert caller.staff_id is not None
+        claim = service.get_readable(session, caller, claim_id, lock=True)
+        service.approve(
+            session,
+            settings,
+            caller.actor,
+            claim,
+            reviewer_id=caller.staff_id,
+            amount_fen=None if body.amount is None else to_fen(body.amount),
+            reason=body.reason,
+            day=business_today(settings),
+        )
+        return _detail(session, claim)
+
+    return idem.run(body, 200, produce)
 
 
 @router.post(
-    "/{claim_id}/reject", responses=_WRITE, tags=["bureau"], summary="Reject, releasing any reservation"
+    "/{claim_id}/reject",
+    response_model=ClaimDetail,
+    responses=_WRITE,
+    tags=["bureau"],
+    summary="Reject, releasing any reservation",
 )
 def reject_claim(
-    claim_id: int, body: ClaimRejection, session: DbSession, settings: SettingsDep, caller: BureauReviewer
-) -> ClaimDetail:
-    assert caller.staff_id is not None
-    claim = service.get_readable(session, caller, claim_id, lock=True)
-    service.reject(
-        session,
-        caller.actor,
-        claim,
-        reviewer_id=caller.staff_id,
-        reason=body.reason,
-        day=business_today(settings),
-    )
-    return _detail(session, claim)
+    claim_id: IdPath,
+    body: ClaimRejection,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BureauReviewer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> ClaimDetail:
+        assert caller.staff_id is not None
+        claim = service.get_readable(session, caller, claim_id, lock=True)
+        service.reject(
+            session,
+            caller.actor,
+            claim,
+            reviewer_id=caller.staff_id,
+            reason=body.reason,
+            day=business_today(settings),
+        )
+        return _detail(session, claim)
+
+    return idem.run(body, 200, produce)
 
 
 @router.post(
     "/{claim_id}/pay",
+    response_model=ClaimDetail,
     responses=_WRITE,
     tags=["bureau"],
     summary="Confirm the payout (an approver other than the reviewer); the loan becomes compensated",
 )
 def pay_claim(
-    claim_id: int, session: DbSession, settings: SettingsDep, caller: BureauApprover
-) -> ClaimDetail:
-    assert caller.staff_id is not None
-    claim = service.get_readable(session, caller, claim_id, lock=True)
-    service.pay(
-        session, settings, caller.actor, claim, payer_id=caller.staff_id, day=business_today(settings)
-    )
-    return _detail(session, claim)
+    claim_id: IdPath, session: DbSession, settings: SettingsDep, caller: BureauApprover, idem: IdempotencyDep
+) -> Response:
+    def produce() -> ClaimDetail:
+        assert caller.staff_id is not None
+        claim = service.get_readable(session, caller, claim_id, lock=True)
+        service.pay(
+            session, settings, caller.actor, claim, payer_id=caller.staff_id, day=business_today(settings)
+        )
+        return _detail(session, claim)
+
+    return idem.run(None, 200, produce)
 
 
 @router.post(
@@ -158,7 +187,12 @@ def pay_claim(
     summary="Report money recovered after compensation (gross and collection costs)",
 )
 def report_recovery(
-    claim_id: int, body: RecoveryCreate, session: DbSession, caller: BankCaller, idem: IdempotencyDep
+    claim_id: IdPath,
+    body: RecoveryCreate,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BankCaller,
+    idem: IdempotencyDep,
 ) -> Response:
     def produce() -> ClaimDetail:
         claim = service.get_readable(session, caller, claim_id, lock=True)
@@ -170,6 +204,7 @@ def report_recovery(
             gross_fen=to_fen(body.gross),
             costs_fen=to_fen(body.costs),
             day=body.date,
+            today=business_today(settings),
         )
         return _detail(session, claim)
 
@@ -185,7 +220,12 @@ def report_recovery(
     summary="Report the remittance of the fund's share of recoveries",
 )
 def remit(
-    claim_id: int, body: RemittanceCreate, session: DbSession, caller: BankCaller, idem: IdempotencyDep
+    claim_id: IdPath,
+    body: RemittanceCreate,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BankCaller,
+    idem: IdempotencyDep,
 ) -> Response:
     def produce() -> ClaimDetail:
         claim = service.get_readable(session, caller, claim_id, lock=True)
@@ -196,6 +236,7 @@ def remit(
             bank_ref=body.bank_ref,
             amount_fen=to_fen(body.amount),
             day=body.date,
+            today=business_today(settings),
         )
         return _detail(session, claim)
 
@@ -210,7 +251,7 @@ def remit(
     summary="Close collection: the loan is written off",
 )
 def close_collection(
-    claim_id: int,
+    claim_id: IdPath,
     body: CollectionClose,
     session: DbSession,
     settings: SettingsDep,
@@ -219,7 +260,9 @@ def close_collection(
 ) -> Response:
     def produce() -> ClaimDetail:
         claim = service.get_readable(session, caller, claim_id, lock=True)
-        service.close_collection(session, settings, caller.actor, claim, day=body.date)
+        service.close_collection(
+            session, settings, caller.actor, claim, day=body.date, today=business_today(settings)
+        )
         return _detail(session, claim)
 
     return idem.run(body, 200, produce)

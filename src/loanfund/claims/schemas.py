@@ -7,7 +7,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from loanfund.claims.models import Claim, ClaimState, Recovery, RecoveryKind
+from loanfund.core.dates import IsoDate
 from loanfund.core.money import NonNegativeYuan, PositiveYuan, YuanStr, yuan_str
+from loanfund.core.params import MAX_ID
 from loanfund.loans.schemas import Ref
 
 Reason = Annotated[str, Field(min_length=3, max_length=2000)]
@@ -18,13 +20,25 @@ class _In(BaseModel):
 
 
 class ClaimCreate(_In):
-    loan_id: int = Field(ge=1)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"loan_id": 1, "principal_at_default": "3000000.00"}]}
+    )
+
+    loan_id: int = Field(ge=1, le=MAX_ID, strict=True)
     principal_at_default: PositiveYuan = Field(
         description="Outstanding principal at default; interest is not compensated"
     )
 
 
 class ClaimApproval(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"amount": "2000000.00", "reason": "Interest arrears part of the stated principal; reduced"}
+            ]
+        }
+    )
+
     amount: PositiveYuan | None = Field(
         default=None, description="Reduce the claim to this amount (needs a reason)"
     )
@@ -32,31 +46,56 @@ class ClaimApproval(_In):
 
 
 class ClaimRejection(_In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "The loan was restructured before default; not covered"}]}
+    )
+
     reason: Reason
 
 
 class RecoveryCreate(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "bank_ref": "CCB-QJ-REC-0001",
+                    "date": "2022-06-10",
+                    "gross": "300000.00",
+                    "costs": "20000.00",
+                }
+            ]
+        }
+    )
+
     bank_ref: Ref
-    date: dt.date
+    date: IsoDate
     gross: PositiveYuan
     costs: NonNegativeYuan = Field(default=Decimal(0))
 
 
 class RemittanceCreate(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"bank_ref": "CCB-QJ-REM-0001", "date": "2022-06-20", "amount": "224000.00"}]
+        }
+    )
+
     bank_ref: Ref
-    date: dt.date
+    date: IsoDate
     amount: PositiveYuan
 
 
 class CollectionClose(_In):
-    date: dt.date
+    model_config = ConfigDict(json_schema_extra={"examples": [{"date": "2022-06-30"}]})
+
+    date: IsoDate
 
 
 class RecoveryRead(BaseModel):
     id: int
     kind: RecoveryKind
     bank_ref: str
-    date: dt.date
+    date: IsoDate
     gross: YuanStr
     costs: YuanStr
     fund_share: YuanStr = Field(

@@ -17,16 +17,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loanfund.audit.service import Actor, record, snapshot
 from loanfund.banks.models import Bank
+from loanfund.claims import repository
 from loanfund.claims.models import Claim, ClaimState, Recovery, RecoveryKind
 from loanfund.core.auth import Principal
 from loanfund.core.config import Settings
-from loanfund.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from loanfund.core.money import share_of, yuan_str
+from loanfund.core.errors import Conflict, Forbidden, NotFound, field_error
+from loanfund.core.money import share_of, yuan_text
 from loanfund.fund import breakers
 from loanfund.fund import service as fund_service
 from loanfund.fund.exceptions import FundInsufficient
@@ -47,10 +47,6 @@ _FIELDS = [
 ]
 
 
-def _field_error(code: str, message: str, fld: str) -> InvalidInput:
-    return InvalidInput(message, code=code, details=[{"field": fld, "message": message}])
-
-
 def _state_error(claim: Claim, action: str) -> Conflict:
     return Conflict(f"A {claim.state.value} claim cannot be {action}", code="claim_state_invalid")
 
@@ -59,51 +55,10 @@ def _state_error(claim: Claim, action: str) -> Conflict:
 
 
 def get_readable(session: Session, principal: Principal, claim_id: int, *, lock: bool = False) -> Claim:
-    stmt = select(Claim).where(Claim.id == claim_id)
-    if principal.is_bank:
-        stmt = stmt.where(Claim.bank_id == principal.bank_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    claim = session.scalar(stmt)
+    claim = repository.get_readable(session, principal, claim_id, lock=lock)
     if claim is None:
         raise NotFound("No such claim", code="claim_not_found")
     return claim
-
-
-def list_readable(
-    session: Session,
-    principal: Principal,
-    *,
-    state: ClaimState | None,
-    bank_id: int | None,
-    after_id: int | None,
-    limit: int,
-) -> list[Claim]:
-    stmt = select(Claim).order_by(Claim.id).limit(limit)
-    if principal.is_bank:
-        stmt = stmt.where(Claim.bank_id == principal.bank_id)
-    if state is not None:
-        stmt = stmt.where(Claim.state == state)
-    if bank_id is not None:
-        stmt = stmt.where(Claim.bank_id == bank_id)
-    if after_id is not None:
-        stmt = stmt.where(Claim.id > after_id)
-    return list(session.scalars(stmt))
-
-
-def recoveries_of(session: Session, claim_id: int) -> list[Recovery]:
-    return list(session.scalars(select(Recovery).where(Recovery.claim_id == claim_id).order_by(Recovery.id)))
-
-
-def receivable_fen(session: Session, claim_id: int) -> int:
-    """The fund's share of this claim's recoveries not yet remitted."""
-    rows = session.execute(
-        select(Recovery.kind, func.coalesce(func.sum(Recovery.fund_share_fen), 0))
-        .where(Recovery.claim_id == claim_id)
-        .group_by(Recovery.kind)
-    )
-    totals = {kind: int(total) for kind, total in rows}
-    return totals.get(RecoveryKind.recovery, 0) - totals.get(RecoveryKind.remittance, 0)
 
 
 # --- workflow -----------------------------------------------------------------------------------------
@@ -134,14 +89,12 @@ def file_claim(
             code="claim_window_expired",
         )
     if principal_fen > loan.outstanding_fen:
-        raise _field_error(
+        raise field_error(
             "claim_principal_exceeds_outstanding",
-            f"The loan's outstanding principal is {yuan_str(loan.outstanding_fen)}",
+            f"The loan's outstanding principal is {yuan_text(loan.outstanding_fen)}",
             "principal_at_default",
         )
-    existing = session.scalar(
-        select(Claim).where(Claim.loan_id == loan.id, Claim.state != ClaimState.rejected)
-    )
+    existing = repository.open_claim_of_loan(session, loan.id)
     if existing is not None:
         raise Conflict("The loan already has a claim", code="claim_exists", details={"claim_id": existing.id})
     claim = Claim(
@@ -181,13 +134,13 @@ def approve(
         raise _state_error(claim, "approved")
     amount = claim.claimed_fen if amount_fen is None else amount_fen
     if amount > claim.claimed_fen:
-        raise _field_error(
+        raise field_error(
             "claim_amount_exceeds_share",
-            f"At most the fund's share, {yuan_str(claim.claimed_fen)}, can be approved",
+            f"At most the fund's share, {yuan_text(claim.claimed_fen)}, can be approved",
             "amount",
         )
     if amount < claim.claimed_fen and not reason:
-        raise _field_error("reduction_reason_required", "A reduced approval needs a reason", "reason")
+        raise field_error("reduction_reason_required", "A reduced approval needs a reason", "reason")
     before = snapshot(claim, _FIELDS)
     fund_service.ensure_bank_accounts(session, actor, claim.bank_id)
     try:
@@ -280,9 +233,7 @@ def _paid_share(claim: Claim, net_fen: int) -> int:
 
 
 def _check_ref(session: Session, bank_id: int, bank_ref: str) -> None:
-    existing = session.scalar(
-        select(Recovery).where(Recovery.bank_id == bank_id, Recovery.bank_ref == bank_ref)
-    )
+    existing = repository.recovery_by_ref(session, bank_id, bank_ref)
     if existing is not None:
         raise Conflict(
             f"{bank_ref} is already recorded", code="bank_ref_taken", details={"recovery_id": existing.id}
@@ -296,12 +247,33 @@ def _check_collecting(claim: Claim) -> None:
         )
 
 
+def _check_after_payout(claim: Claim, day: date, today: date) -> None:
+    """What happens after compensation is dated between the payout and today."""
+    if day > today:
+        raise field_error("date_in_future", f"{day} is in the future (today is {today})", "date")
+    assert claim.paid_on is not None
+    if day < claim.paid_on:
+        raise field_error(
+            "date_before_payout", f"{day} is before the claim's payout on {claim.paid_on}", "date"
+        )
+
+
 def report_recovery(
-    session: Session, actor: Actor, claim: Claim, *, bank_ref: str, gross_fen: int, costs_fen: int, day: date
+    session: Session,
+    actor: Actor,
+    claim: Claim,
+    *,
+    bank_ref: str,
+    gross_fen: int,
+    costs_fen: int,
+    day: date,
+    today: date,
 ) -> Recovery:
+    """Money the bank collected on `day` (on or after the payout, not in the future)."""
     _check_collecting(claim)
+    _check_after_payout(claim, day, today)
     if costs_fen > gross_fen:
-        raise _field_error(
+        raise field_error(
             "costs_exceed_recovery", "Collection costs cannot exceed the amount recovered", "costs"
         )
     _check_ref(session, claim.bank_id, bank_ref)
@@ -339,14 +311,17 @@ def report_recovery(
 
 
 def remit(
-    session: Session, actor: Actor, claim: Claim, *, bank_ref: str, amount_fen: int, day: date
+    session: Session, actor: Actor, claim: Claim, *, bank_ref: str, amount_fen: int, day: date, today: date
 ) -> Recovery:
+    """The fund's share of recoveries passed on by the bank on `day` (on or after the payout, not in the
+    future)."""
     if claim.state is not ClaimState.paid:
         raise _state_error(claim, "remitted on")
-    owed = receivable_fen(session, claim.id)
+    _check_after_payout(claim, day, today)
+    owed = repository.receivable_fen(session, claim.id)
     if amount_fen > owed:
         raise Conflict(
-            f"The bank owes the fund {yuan_str(owed)} on this claim", code="remittance_exceeds_receivable"
+            f"The bank owes the fund {yuan_text(owed)} on this claim", code="remittance_exceeds_receivable"
         )
     _check_ref(session, claim.bank_id, bank_ref)
     rec = Recovery(
@@ -371,12 +346,15 @@ def remit(
     return rec
 
 
-def close_collection(session: Session, settings: Settings, actor: Actor, claim: Claim, *, day: date) -> Claim:
+def close_collection(
+    session: Session, settings: Settings, actor: Actor, claim: Claim, *, day: date, today: date
+) -> Claim:
     _check_collecting(claim)
-    owed = receivable_fen(session, claim.id)
+    _check_after_payout(claim, day, today)
+    owed = repository.receivable_fen(session, claim.id)
     if owed:
         raise Conflict(
-            f"The bank still owes the fund {yuan_str(owed)} of recoveries",
+            f"The bank still owes the fund {yuan_text(owed)} of recoveries",
             code="recovery_receivable_outstanding",
         )
     loan = session.get(Loan, claim.loan_id)

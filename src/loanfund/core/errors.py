@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from pydantic_core import PydanticCustomError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -72,9 +73,21 @@ class InvalidInput(LoanfundError):
     code = "invalid_input"
 
 
-def field_error(code: str, message: str, field: str) -> InvalidInput:
-    """A 422 that names the field it refuses (`details` lists it, as pydantic's errors do)."""
-    return InvalidInput(message, code=code, details=[{"field": field, "message": message}])
+def field_error(code: str, message: str, field: str, **extra: Any) -> InvalidInput:
+    """The 422 of a rule that refuses one field: `code` for machines, `message` for people, and the field
+    named in `details` (with any `extra` figures a client can act on, e.g. the credit line)."""
+    return InvalidInput(message, code=code, details=[{"field": field, "message": message, **extra}])
+
+
+# Codes of the validation errors that say more than "malformed": a 422 whose errors are all of one of
+# these kinds carries it as its error code instead of `validation_error`.
+_SPECIFIC_VALIDATION_CODES: set[str] = set()
+
+
+def value_error(code: str, message: str) -> PydanticCustomError:
+    """A schema-level refusal with its own code (raise it from a pydantic validator)."""
+    _SPECIFIC_VALIDATION_CODES.add(code)
+    return PydanticCustomError(code, message)
 
 
 class RateLimited(LoanfundError):
@@ -145,7 +158,9 @@ def install_error_handlers(app: FastAPI) -> None:
         details = validation_details(exc.errors())
         fields = sorted({d["field"] for d in details if d["field"]})
         msg = "Invalid request" + (f": check {', '.join(fields)}" if fields else "")
-        return error_response(422, "validation_error", msg, details)
+        kinds = {d["type"] for d in details}
+        code = kinds.pop() if len(kinds) == 1 and kinds <= _SPECIFIC_VALIDATION_CODES else "validation_error"
+        return error_response(422, code, msg, details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

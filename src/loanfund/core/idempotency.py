@@ -1,6 +1,7 @@
-"""Idempotency for bank POSTs, after Stripe's contract.
+"""Idempotency for every POST (and PATCH) that changes state, after Stripe's contract.
 
-A request with `Idempotency-Key` (≤ 255 characters, scoped to the bank) is executed once. Its first
+A request with `Idempotency-Key` (≤ 255 characters, scoped to its caller: the bank, or the bureau staff
+member) is executed once. Its first
 response — status and body, success or business refusal — is stored in the same transaction as the work
 it did and replayed on a retry with `Idempotent-Replayed: true`. The same key with a different request is
 422 `idempotency_key_reused`; a retry while the first is still running is 409
@@ -24,7 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy import ForeignKey, Index, String, Table, Text, delete, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from loanfund.core.auth import BankCaller
+from loanfund.core.auth import AnyCaller
 from loanfund.core.bulk import select_matching
 from loanfund.core.config import Settings
 from loanfund.core.db import Base, DbSession, utcnow
@@ -34,14 +35,19 @@ REPLAY_HEADER = "Idempotent-Replayed"
 
 
 class IdempotencyRecord(Base):
+    """A first response, stored under its caller's key: a bank's (`bank_id`) or a staff member's
+    (`staff_id`)."""
+
     __tablename__ = "idempotency_keys"
     __table_args__ = (
         Index("uq_idempotency_keys_bank_key", "bank_id", "key", unique=True),
+        Index("uq_idempotency_keys_staff_key", "staff_id", "key", unique=True),
         Index("ix_idempotency_keys_expires_at", "expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int]
@@ -65,8 +71,9 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n".encode() + canonical).hexdigest()
 
 
-def _lock_key(bank_id: int, key: str) -> int:
-    digest = hashlib.sha256(f"{bank_id}:{key}".encode()).digest()
+def _lock_key(owner: str, key: str) -> int:
+    """The advisory lock of a key: `owner` is the bank's id, or `staff:<id>` for a staff member."""
+    digest = hashlib.sha256(f"{owner}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -80,7 +87,7 @@ def response_text(result: Any) -> str:
 
 
 def record_row(
-    settings: Settings, bank_id: int, key: str, fingerprint: str, status: int, body: str, now: datetime
+    settings: Settings, bank_id: int | None, key: str, fingerprint: str, status: int, body: str, now: datetime
 ) -> dict[str, Any]:
     """The `idempotency_keys` row that stores a first response."""
     return {
@@ -97,14 +104,18 @@ def record_row(
 def try_lock_many(session: Session, keys: Sequence[tuple[int, str]]) -> list[bool]:
     """Take the in-progress lock of each (bank, key) without waiting, in one statement: whether each was
     taken (always, on SQLite, which runs one writer at a time)."""
-    if not keys or session.get_bind().dialect.name != "postgresql":
-        return [True] * len(keys)
+    return _try_locks(session, [_lock_key(str(bank_id), key) for bank_id, key in keys])
+
+
+def _try_locks(session: Session, locks: list[int]) -> list[bool]:
+    if not locks or session.get_bind().dialect.name != "postgresql":
+        return [True] * len(locks)
     got = session.execute(
         text(
             "SELECT pg_try_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[]))"
             " WITH ORDINALITY AS u(k, n) ORDER BY n"
         ),
-        {"keys": [_lock_key(bank_id, key) for bank_id, key in keys]},
+        {"keys": locks},
     ).scalars()
     return [bool(g) for g in got]
 
@@ -117,14 +128,26 @@ def stored_keys(session: Session, keys: Collection[tuple[int, str]]) -> set[tupl
 
 
 class Idempotency:
-    """Per-request helper: `run(body, status, produce)` executes `produce` at most once per key."""
+    """Per-request helper: `run(body, status, produce)` executes `produce` at most once per key.
+
+    Keys belong to the caller: a bank (`bank_id`) or a bureau staff member (`staff_id`)."""
 
     def __init__(
-        self, session: Session, settings: Settings, bank_id: int, key: str | None, method: str, path: str
+        self,
+        session: Session,
+        settings: Settings,
+        bank_id: int | None,
+        key: str | None,
+        method: str,
+        path: str,
+        *,
+        staff_id: int | None = None,
     ):
+        assert (bank_id is None) != (staff_id is None)
         self.session = session
         self.settings = settings
         self.bank_id = bank_id
+        self.staff_id = staff_id
         self.key = key
         self.method = method
         self.path = path
@@ -145,10 +168,13 @@ class Idempotency:
         fingerprint = fingerprint or self.fingerprint(body)
         self._lock()
         now = utcnow()
+        owner = (
+            IdempotencyRecord.bank_id == self.bank_id
+            if self.bank_id is not None
+            else IdempotencyRecord.staff_id == self.staff_id
+        )
         existing = self.session.scalar(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.bank_id == self.bank_id, IdempotencyRecord.key == self.key
-            )
+            select(IdempotencyRecord).where(owner, IdempotencyRecord.key == self.key)
         )
         if existing is not None and existing.expires_at <= now:
             self.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id))
@@ -176,17 +202,15 @@ class Idempotency:
             nested.rollback()
             status = exc.status_code
             body_text = response_text(error_payload(exc.code, exc.message, exc.details))
-        self.session.add(
-            IdempotencyRecord(
-                **record_row(self.settings, self.bank_id, self.key, fingerprint, status, body_text, now)
-            )
-        )
+        row = record_row(self.settings, self.bank_id, self.key, fingerprint, status, body_text, now)
+        self.session.add(IdempotencyRecord(**row, staff_id=self.staff_id))
         self.session.flush()
         return Response(content=body_text, status_code=status, media_type="application/json")
 
     def _lock(self) -> None:
         assert self.key is not None
-        if not try_lock_many(self.session, [(self.bank_id, self.key)])[0]:
+        owner = str(self.bank_id) if self.bank_id is not None else f"staff:{self.staff_id}"
+        if not _try_locks(self.session, [_lock_key(owner, self.key)])[0]:
             raise Conflict(
                 "A request with this Idempotency-Key is still being processed; retry shortly",
                 code="idempotency_request_in_progress",
@@ -201,7 +225,7 @@ def _json(status_code: int, result: Any) -> Response:
 async def _idempotency(
     request: Request,
     session: DbSession,
-    caller: BankCaller,
+    caller: AnyCaller,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -213,8 +237,15 @@ async def _idempotency(
     ] = None,
 ) -> Idempotency:
     settings: Settings = request.app.state.settings
-    assert caller.bank_id is not None
-    return Idempotency(session, settings, caller.bank_id, idempotency_key, request.method, request.url.path)
+    return Idempotency(
+        session,
+        settings,
+        caller.bank_id if caller.is_bank else None,
+        idempotency_key,
+        request.method,
+        request.url.path,
+        staff_id=caller.staff_id if caller.is_staff else None,
+    )
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(_idempotency)]

@@ -48,7 +48,7 @@ def yuan_str(fen: int) -> str:
 
 
 def yuan_text(fen: int) -> str:
-    """An amount for people to read in a message: `1,000.00 yuan` (never fen)."""
+    """An amount for a person to read in a message: `1,000.00 yuan` (never fen)."""
     sign = "-" if fen < 0 else ""
     q, r = divmod(abs(int(fen)), FEN_PER_YUAN)
     return f"{sign}{q:,}.{r:02d} yuan"

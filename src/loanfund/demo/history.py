@@ -24,6 +24,7 @@ from loanfund.applications.models import Application
 from loanfund.applications.schemas import ApplicationCreate, Contact, IndicatorsIn
 from loanfund.audit.service import Actor
 from loanfund.banks.models import Bank
+from loanfund.claims import repository as claim_repository
 from loanfund.claims import service as claims
 from loanfund.claims.models import Claim
 from loanfund.core.config import Settings
@@ -39,6 +40,7 @@ from loanfund.loans import service as loans
 from loanfund.loans import writes
 from loanfund.loans.models import Loan
 from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
+from loanfund.status_reports import repository as status_report_repository
 from loanfund.status_reports import service as status_reports
 from loanfund.status_reports.schemas import StatusLine
 
@@ -302,20 +304,21 @@ class _Month:
                 gross_fen=action.gross_fen,
                 costs_fen=action.costs_fen,
                 day=day,
+                today=day,
             )
         elif action.step == "remit":
             claim = self.claim(action.loan_ref)
-            owed = claims.receivable_fen(s, claim.id)
-            claims.remit(s, actor, claim, bank_ref=action.ref, amount_fen=owed, day=day)
+            owed = claim_repository.receivable_fen(s, claim.id)
+            claims.remit(s, actor, claim, bank_ref=action.ref, amount_fen=owed, day=day, today=day)
         else:
-            claims.close_collection(s, settings, actor, self.claim(action.loan_ref), day=day)
+            claims.close_collection(s, settings, actor, self.claim(action.loan_ref), day=day, today=day)
         self.check(bank.id)
 
     def status_report(self, action: p.StatusReport) -> None:
         """The bank's month-end report: every open loan with its balance and days past due, as its own
         books have them — with the quirk, if any, that gives bureau staff something to follow up."""
         bank = self.bank(action.bank)
-        derived = status_reports.outstanding_as_of(self.session, bank.id, action.day)
+        derived = status_report_repository.outstanding_as_of(self.session, bank.id, action.day)
         rows = self.session.scalars(
             select(Loan)
             .where(Loan.bank_id == bank.id, Loan.state.in_(list(OPEN_FOR_BANK_EVENTS)))

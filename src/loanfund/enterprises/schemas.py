@@ -3,22 +3,37 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loanfund.core.dates import IsoDate
-from loanfund.enterprises.credit_code import ALPHABET
+from loanfund.core.errors import value_error
+from loanfund.enterprises.credit_code import ALPHABET, is_well_formed
 from loanfund.enterprises.models import Enterprise
 
 CREDIT_CODE_PATTERN = rf"^[{ALPHABET}]{{2}}[0-9]{{6}}[{ALPHABET}]{{10}}$"
+EXAMPLE_CREDIT_CODE = "91500114MA60L8QX2W"
+
+
+def _well_formed(code: str) -> str:
+    if not is_well_formed(code):
+        raise value_error(
+            "credit_code_malformed",
+            "A unified social credit code is 18 characters from 0-9 and A-Y without I, O, S, V or Z, "
+            "with the region code (positions 3-8) in digits",
+        )
+    return code
+
+
+# The format is checked by `_well_formed`, so that a malformed code is refused with its own code
+# (`credit_code_malformed`); the document still states the pattern.
 CreditCode = Annotated[
     str,
     Field(
-        min_length=18,
-        max_length=18,
-        pattern=CREDIT_CODE_PATTERN,
-        description="Unified social credit code: 18 characters, no I, O, S, V or Z",
-        examples=["91500114MA5U0XYZ1A"],
+        description="Unified social credit code (GB 32100-2015): 18 characters, no I, O, S, V or Z",
+        examples=[EXAMPLE_CREDIT_CODE],
+        json_schema_extra={"minLength": 18, "maxLength": 18, "pattern": CREDIT_CODE_PATTERN},
     ),
+    AfterValidator(_well_formed),
 ]
 Industry = Annotated[str, Field(pattern=r"^[A-T]$", description="GB/T 4754 section letter", examples=["C"])]
 RegionCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", examples=["500114"])]
@@ -44,7 +59,7 @@ class EnterpriseFields(BaseModel):
     tech_reg_date: IsoDate | None = None
     high_tech_cert_no: ShortText | None = None
     high_tech_cert_expiry: IsoDate | None = None
-    headcount: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    headcount: Annotated[int, Field(ge=0, le=10_000_000, strict=True)] | None = None
     grade: Grade | None = None
 
     @model_validator(mode="after")
@@ -57,6 +72,23 @@ class EnterpriseFields(BaseModel):
 
 
 class EnterpriseCreate(EnterpriseFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "credit_code": "91500114MA61B2C3DH",
+                    "name": "重庆黔江示例科技有限公司",
+                    "industry": "I",
+                    "tech_reg_no": "2021500114000123",
+                    "tech_reg_date": "2021-03-01",
+                    "high_tech_cert_no": "GR202150000123",
+                    "high_tech_cert_expiry": "2024-11-30",
+                    "headcount": 56,
+                }
+            ]
+        }
+    )
+
     credit_code: CreditCode
     checksum_override_reason: Annotated[str, Field(min_length=3, max_length=2000)] | None = Field(
         default=None,
@@ -70,7 +102,18 @@ class EnterpriseCreate(EnterpriseFields):
 
 
 class EnterpriseUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "headcount": 60,
+                    "high_tech_cert_no": "GR202450000456",
+                    "high_tech_cert_expiry": "2027-11-30",
+                }
+            ]
+        },
+    )
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     industry: Industry | None = None
@@ -78,7 +121,7 @@ class EnterpriseUpdate(BaseModel):
     tech_reg_date: IsoDate | None = None
     high_tech_cert_no: ShortText | None = None
     high_tech_cert_expiry: IsoDate | None = None
-    headcount: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    headcount: Annotated[int, Field(ge=0, le=10_000_000, strict=True)] | None = None
     grade: Grade | None = None
 
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from loanfund.audit.service import Actor, record, snapshot
-from loanfund.core.errors import Conflict, InvalidInput, NotFound
+from loanfund.core.errors import Conflict, InvalidInput, NotFound, field_error
 from loanfund.enterprises import repository
 from loanfund.enterprises.credit_code import checksum_ok, region_of
 from loanfund.enterprises.models import Enterprise
@@ -34,11 +34,11 @@ CSV_COLUMNS = [f for f in _FIELDS if f != "checksum_override"]
 
 
 def checksum_error(code: str) -> InvalidInput:
-    return InvalidInput(
+    return field_error(
+        "credit_code_checksum_failed",
         f"credit_code {code} fails its check character; "
         "an officer may accept it with checksum_override_reason",
-        code="credit_code_checksum_failed",
-        details=[{"field": "credit_code", "message": "check character does not match"}],
+        "credit_code",
     )
 
 
@@ -97,14 +97,13 @@ def update_enterprise(session: Session, actor: Actor, ent: Enterprise, data: Ent
     changes = data.model_dump(exclude_unset=True)
     for field, value in changes.items():
         if value is None and field in ("name", "industry"):
-            raise InvalidInput(
-                f"{field} cannot be cleared", details=[{"field": field, "message": "required"}]
-            )
+            raise field_error("field_required", f"{field} cannot be cleared", field)
         setattr(ent, field, value)
     if (ent.high_tech_cert_no is None) != (ent.high_tech_cert_expiry is None):
-        raise InvalidInput(
-            "high_tech_cert_no and high_tech_cert_expiry go together",
-            details=[{"field": "high_tech_cert_expiry", "message": "set both or neither"}],
+        raise field_error(
+            "high_tech_cert_incomplete",
+            "high_tech_cert_no and high_tech_cert_expiry go together: set both or neither",
+            "high_tech_cert_expiry",
         )
     session.flush()
     record(
@@ -171,7 +170,7 @@ def _import_rows(session: Session, actor: Actor, reader: csv.DictReader[str]) ->
             continue
         values = {k: (v.strip() if v and v.strip() else None) for k, v in row.items()}
         try:
-            item = EnterpriseCreate.model_validate(values)
+            item = EnterpriseCreate.model_validate(values, strict=False)  # CSV cells are text
         except ValidationError as exc:
             for e in exc.errors():
                 field = ".".join(str(p) for p in e["loc"]) or None

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loanfund.audit.service import Actor, record, snapshot
-from loanfund.core.errors import InvalidInput
+from loanfund.core.errors import field_error
 from loanfund.fund import chart, ledger, repository
 from loanfund.fund.exceptions import DuplicateBudgetDocument
 from loanfund.fund.models import Contribution, ContributionSource, LedgerTransaction, TransactionKind
@@ -38,7 +38,9 @@ def record_contribution(
     """Record money paid into the fund and post it. `today` (the business date), when given, refuses a
     value date in the future: money that has not arrived is not in the fund."""
     if today is not None and value_date > today:
-        raise InvalidInput(f"The value date {value_date} is in the future", code="value_date_in_future")
+        raise field_error(
+            "value_date_in_future", f"The value date {value_date} is in the future", "value_date"
+        )
     if repository.contribution_by_doc_no(session, budget_doc_no) is not None:
         raise _duplicate(budget_doc_no)
     with session.begin_nested():  # all or nothing, also for a caller that catches the error

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session, selectinload
 from loanfund.audit.service import Actor, record
 from loanfund.banks.models import Bank
 from loanfund.core.db import utcnow
-from loanfund.core.errors import InvalidInput, NotFound
-from loanfund.core.money import yuan_str
+from loanfund.core.errors import NotFound, field_error
+from loanfund.core.money import yuan_str, yuan_text
 from loanfund.fund import chart
 from loanfund.fund.exceptions import (
     AlreadyReversed,
@@ -141,7 +141,7 @@ def _check_legs(legs: Sequence[Leg]) -> None:
     credits = sum(leg.amount_fen for leg in legs if leg.side == Side.credit)
     if debits != credits:
         raise UnbalancedTransaction(
-            f"Debits ({yuan_str(debits)}) differ from credits ({yuan_str(credits)})",
+            f"Debits ({yuan_text(debits)}) differ from credits ({yuan_text(credits)})",
             details={"debits": yuan_str(debits), "credits": yuan_str(credits)},
         )
 
@@ -233,8 +233,8 @@ def post(
             held = reserved_for(session, reference_type, reference_id)
             if held - (c - d) < 0:
                 raise ReservationExceeded(
-                    f"Only {yuan_str(held)} is reserved for {reference_type} {reference_id}; "
-                    f"{yuan_str(c - d)} cannot be released or paid",
+                    f"Only {yuan_text(held)} is reserved for {reference_type} {reference_id}; "
+                    f"{yuan_text(c - d)} cannot be released or paid",
                     details={"reserved": yuan_str(held), "amount": yuan_str(c - d)},
                 )
 
@@ -247,8 +247,8 @@ def post(
             details = {"account": code, "balance": yuan_str(before), "change": yuan_str(after - before)}
             if code in FUND_CASH:
                 raise FundInsufficient(
-                    f"The fund's {code.split(':')[1]} cash is {yuan_str(before)}; "
-                    f"it cannot cover {yuan_str(before - after)}",
+                    f"The fund's {code.split(':')[1]} cash is {yuan_text(before)}; "
+                    f"it cannot cover {yuan_text(before - after)}",
                     details=details,
                 )
             raise NegativeBalance(f"Account {code} would go below zero", details=details)
@@ -351,8 +351,10 @@ def reverse(
         )
     day = value_date or original.value_date
     if day < original.value_date:
-        raise InvalidInput(
-            "A reversal cannot be dated before the transaction it reverses", code="reversal_before_original"
+        raise field_error(
+            "reversal_before_original",
+            f"A reversal cannot be dated before the transaction it reverses ({original.value_date})",
+            "value_date",
         )
     legs = [
         Leg(e.account.code, Side.credit if e.side == Side.debit else Side.debit, e.amount_fen)

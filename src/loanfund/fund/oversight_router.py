@@ -6,15 +6,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from loanfund.banks import service as bank_service
 from loanfund.core.auth import AnyCaller, BureauOfficer, SettingsDep
 from loanfund.core.clock import business_today
+from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import responses
+from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.money import YuanStr, yuan_str
+from loanfund.core.params import IdPath
 from loanfund.fund import breakers
 from loanfund.fund.exposure import BankExposure, exposure
 
@@ -80,7 +83,7 @@ def read_exposure(
     session: DbSession,
     settings: SettingsDep,
     caller: AnyCaller,
-    as_of: Annotated[date | None, Query(description="End of this business date; default now")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="End of this business date; default now")] = None,
 ) -> ExposureRead:
     view = exposure(session, settings, as_of=as_of, bank_id=caller.bank_id if caller.is_bank else None)
     total = None
@@ -141,7 +144,10 @@ class BreakersRead(BaseModel):
 
 
 class LiftBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "NPL ratio under the warning line after recoveries"}]},
+    )
 
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
 
@@ -172,22 +178,36 @@ def read_breakers(session: DbSession, settings: SettingsDep, caller: AnyCaller) 
 
 @router.post(
     "/breakers/programme/lift",
+    response_model=BreakerRead,
     responses=responses(401, 403, 409, 422, 503),
     tags=["bureau"],
     summary="Lift the programme-wide stop of new coverage, with a reason",
 )
-def lift_programme_breaker(body: LiftBody, session: DbSession, caller: BureauOfficer) -> BreakerRead:
-    return BreakerRead.of(breakers.lift_programme(session, caller.actor, body.reason), None)
+def lift_programme_breaker(
+    body: LiftBody, session: DbSession, caller: BureauOfficer, idem: IdempotencyDep
+) -> Response:
+    return idem.run(
+        body, 200, lambda: BreakerRead.of(breakers.lift_programme(session, caller.actor, body.reason), None)
+    )
 
 
 @router.post(
     "/breakers/{bank_id}/lift",
+    response_model=BreakerRead,
     responses=responses(401, 403, 404, 409, 422, 503),
     tags=["bureau"],
     summary="Lift a bank's suspension, with a reason",
 )
 def lift_breaker(
-    bank_id: int, body: LiftBody, session: DbSession, settings: SettingsDep, caller: BureauOfficer
-) -> BreakerRead:
-    bank = bank_service.get_bank(session, bank_id)
-    return BreakerRead.of(breakers.lift(session, settings, caller.actor, bank_id, body.reason), bank.code)
+    bank_id: IdPath,
+    body: LiftBody,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BureauOfficer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> BreakerRead:
+        bank = bank_service.get_bank(session, bank_id)
+        return BreakerRead.of(breakers.lift(session, settings, caller.actor, bank_id, body.reason), bank.code)
+
+    return idem.run(body, 200, produce)

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from loanfund.core.auth import BureauOfficer, BureauReader, SettingsDep
+from loanfund.core.clock import business_today
+from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import responses
+from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.money import to_fen
 from loanfund.core.pagination import Page, Pagination
+from loanfund.core.params import IdPath, id_query
 from loanfund.fund import contributions, ledger, repository, service
 from loanfund.fund.models import ContributionSource, TransactionKind
 from loanfund.fund.schemas import (
@@ -31,23 +33,31 @@ _WRITE = responses(401, 403, 404, 409, 422, 503)
 @router.post(
     "/contributions",
     status_code=status.HTTP_201_CREATED,
+    response_model=ContributionRead,
     responses=_WRITE,
     summary="Record a contribution from the city or district budget",
 )
 def create_contribution(
-    body: ContributionCreate, session: DbSession, settings: SettingsDep, caller: BureauOfficer
-) -> ContributionRead:
-    contribution = contributions.record_contribution(
-        session,
-        caller.actor,
-        source=body.source,
-        amount_fen=to_fen(body.amount),
-        value_date=body.value_date,
-        budget_doc_no=body.budget_doc_no,
-        memo=body.memo,
-        today=datetime.now(ZoneInfo(settings.timezone)).date(),
-    )
-    return ContributionRead.of(contribution)
+    body: ContributionCreate,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BureauOfficer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> ContributionRead:
+        contribution = contributions.record_contribution(
+            session,
+            caller.actor,
+            source=body.source,
+            amount_fen=to_fen(body.amount),
+            value_date=body.value_date,
+            budget_doc_no=body.budget_doc_no,
+            memo=body.memo,
+            today=business_today(settings),
+        )
+        return ContributionRead.of(contribution)
+
+    return idem.run(body, status.HTTP_201_CREATED, produce)
 
 
 @router.get("/contributions", responses=_READ, summary="Contributions, in the order recorded")
@@ -72,7 +82,7 @@ def list_contributions(
 def position(
     session: DbSession,
     caller: BureauReader,
-    as_of: Annotated[date | None, Query(description="Value date (inclusive); omit for now")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="Value date (inclusive); omit for now")] = None,
 ) -> PositionRead:
     return PositionRead.of(service.fund_position(session, as_of))
 
@@ -83,7 +93,7 @@ def list_accounts(
     caller: BureauReader,
     page: Pagination,
     category: Annotated[str | None, Query(max_length=32)] = None,
-    bank_id: Annotated[int | None, Query()] = None,
+    bank_id: Annotated[int | None, id_query()] = None,
 ) -> Page[AccountRead]:
     rows = repository.list_accounts(
         session, category=category, bank_id=bank_id, after_id=page.after_id, limit=page.fetch
@@ -99,8 +109,8 @@ def list_transactions(
     kind: Annotated[TransactionKind | None, Query()] = None,
     reference_type: Annotated[str | None, Query(max_length=32)] = None,
     reference_id: Annotated[str | None, Query(max_length=64)] = None,
-    value_from: Annotated[date | None, Query()] = None,
-    value_to: Annotated[date | None, Query()] = None,
+    value_from: Annotated[IsoDate | None, Query()] = None,
+    value_to: Annotated[IsoDate | None, Query()] = None,
 ) -> Page[TransactionRead]:
     rows = repository.list_transactions(
         session,
@@ -120,23 +130,31 @@ def list_transactions(
     responses=responses(401, 403, 404, 422, 503),
     summary="One ledger transaction",
 )
-def read_transaction(transaction_id: int, session: DbSession, caller: BureauReader) -> TransactionRead:
+def read_transaction(transaction_id: IdPath, session: DbSession, caller: BureauReader) -> TransactionRead:
     return TransactionRead.of(ledger.load_transaction(session, transaction_id))
 
 
 @router.post(
     "/transactions/{transaction_id}/reverse",
     status_code=status.HTTP_201_CREATED,
+    response_model=TransactionRead,
     responses=_WRITE,
     summary="Correct a mistake by posting the mirror transaction (once; never of a reversal)",
 )
 def reverse_transaction(
-    transaction_id: int, body: ReverseRequest, session: DbSession, caller: BureauOfficer
-) -> TransactionRead:
-    reversal = service.reverse_transaction(
-        session, caller.actor, transaction_id, body.reason, value_date=body.value_date
-    )
-    return TransactionRead.of(ledger.load_transaction(session, reversal.id))
+    transaction_id: IdPath,
+    body: ReverseRequest,
+    session: DbSession,
+    caller: BureauOfficer,
+    idem: IdempotencyDep,
+) -> Response:
+    def produce() -> TransactionRead:
+        reversal = service.reverse_transaction(
+            session, caller.actor, transaction_id, body.reason, value_date=body.value_date
+        )
+        return TransactionRead.of(ledger.load_transaction(session, reversal.id))
+
+    return idem.run(body, status.HTTP_201_CREATED, produce)
 
 
 @router.get(

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loanfund.core.dates import IsoDate
 from loanfund.core.money import PositiveYuan, YuanStr, yuan_str
 from loanfund.fund.ledger import AccountDifference, Reconciliation, normal_balance
 from loanfund.fund.models import (
@@ -33,11 +34,26 @@ Reason = Annotated[str, Field(min_length=3, max_length=2000)]
 
 
 class ContributionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "district",
+                    "amount": "3000000.00",
+                    "value_date": "2021-06-30",
+                    "budget_doc_no": "黔江财预〔2021〕45号",
+                    "memo": "2021 district share of the fund top-up",
+                }
+            ]
+        },
+    )
 
     source: ContributionSource
     amount: PositiveYuan
-    value_date: date = Field(description="The date the money reached the fund's account (not in the future)")
+    value_date: IsoDate = Field(
+        description="The date the money reached the fund's account (not in the future)"
+    )
     budget_doc_no: BudgetDocNo
     memo: Annotated[str, Field(max_length=2000)] | None = None
 
@@ -176,10 +192,17 @@ class TransactionRead(BaseModel):
 
 
 class ReverseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"reason": "Entered twice from the same budget document", "value_date": "2021-07-01"}
+            ]
+        },
+    )
 
     reason: Reason
-    value_date: date | None = Field(
+    value_date: IsoDate | None = Field(
         default=None, description="Defaults to the original's value date; never before it"
     )
 

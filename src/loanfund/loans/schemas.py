@@ -24,7 +24,7 @@ RatePct = Annotated[
         gt=0, lt=100, max_digits=6, decimal_places=4, description="Annual rate, percent", examples=["4.35"]
     ),
 ]
-DaysPastDue = Annotated[int, Field(ge=0, le=36_500)]
+DaysPastDue = Annotated[int, Field(ge=0, le=36_500, strict=True)]  # strict: `true` is not a number
 
 
 class _In(BaseModel):
@@ -32,6 +32,21 @@ class _In(BaseModel):
 
 
 class LoanCreate(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "bank_loan_ref": "CCB-QJ-2021-0001",
+                    "credit_code": "91500114MA60L8QX2W",
+                    "amount": "1000000.00",
+                    "annual_rate_pct": "4.35",
+                    "start_date": "2021-03-01",
+                    "maturity_date": "2022-02-28",
+                }
+            ]
+        }
+    )
+
     bank_loan_ref: Ref = Field(description="The bank's own contract reference, unique per bank")
     credit_code: CreditCode
     application_no: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
@@ -45,12 +60,33 @@ class LoanCreate(_In):
 
 
 class DisbursementCreate(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"bank_event_ref": "CCB-QJ-2021-0001-D1", "date": "2021-07-15", "amount": "500000.00"}
+            ]
+        }
+    )
+
     bank_event_ref: Ref
     date: IsoDate
     amount: PositiveYuan
 
 
 class RepaymentCreate(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "bank_event_ref": "CCB-QJ-2021-0001-R07",
+                    "date": "2021-07-20",
+                    "principal": "100000.00",
+                    "interest": "3625.00",
+                }
+            ]
+        }
+    )
+
     bank_event_ref: Ref
     date: IsoDate
     principal: NonNegativeYuan = Decimal(0)
@@ -58,6 +94,14 @@ class RepaymentCreate(_In):
 
 
 class DelinquencyCreate(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"bank_event_ref": "CCB-QJ-2021-0001-Q07", "date": "2021-07-31", "days_past_due": 30}
+            ]
+        }
+    )
+
     bank_event_ref: Ref
     date: IsoDate = Field(description="The date the days past due are reported as of")
     days_past_due: DaysPastDue
@@ -189,20 +233,79 @@ class EventResult(BaseModel):
 
 
 class BatchContract(LoanCreate):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "contract",
+                    "bank_loan_ref": "CCB-QJ-2021-0002",
+                    "credit_code": "91500114MA60L8QX2W",
+                    "amount": "800000.00",
+                    "annual_rate_pct": "4.35",
+                    "start_date": "2021-07-01",
+                    "maturity_date": "2022-06-30",
+                }
+            ]
+        }
+    )
+
     type: Literal["contract"]
 
 
 class BatchDisbursement(DisbursementCreate):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "disbursement",
+                    "bank_loan_ref": "CCB-QJ-2021-0002",
+                    "bank_event_ref": "CCB-QJ-2021-0002-D1",
+                    "date": "2021-07-16",
+                    "amount": "800000.00",
+                }
+            ]
+        }
+    )
+
     type: Literal["disbursement"]
     bank_loan_ref: Ref
 
 
 class BatchRepayment(RepaymentCreate):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "repayment",
+                    "bank_loan_ref": "CCB-QJ-2021-0002",
+                    "bank_event_ref": "CCB-QJ-2021-0002-R08",
+                    "date": "2021-08-16",
+                    "principal": "0.00",
+                    "interest": "2900.00",
+                }
+            ]
+        }
+    )
+
     type: Literal["repayment"]
     bank_loan_ref: Ref
 
 
 class BatchDelinquency(DelinquencyCreate):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "delinquency",
+                    "bank_loan_ref": "CCB-QJ-2021-0002",
+                    "bank_event_ref": "CCB-QJ-2021-0002-Q09",
+                    "date": "2021-09-30",
+                    "days_past_due": 14,
+                }
+            ]
+        }
+    )
+
     type: Literal["delinquency"]
     bank_loan_ref: Ref
 
@@ -213,6 +316,33 @@ BatchItem = Annotated[
 
 
 class BatchCreate(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "type": "contract",
+                            "bank_loan_ref": "CCB-QJ-2021-0002",
+                            "credit_code": "91500114MA60L8QX2W",
+                            "amount": "800000.00",
+                            "annual_rate_pct": "4.35",
+                            "start_date": "2021-07-01",
+                            "maturity_date": "2022-06-30",
+                        },
+                        {
+                            "type": "disbursement",
+                            "bank_loan_ref": "CCB-QJ-2021-0002",
+                            "bank_event_ref": "CCB-QJ-2021-0002-D1",
+                            "date": "2021-07-16",
+                            "amount": "800000.00",
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
     items: list[BatchItem] = Field(min_length=1, description="Contracts and events, applied in order")
 
 

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from loanfund.core.auth import AnyCaller, BureauOfficer
 from loanfund.core.db import DbSession
 from loanfund.core.errors import responses
+from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.money import yuan_str
 from loanfund.rates import service
 from loanfund.rates.models import LprRate
@@ -24,14 +25,26 @@ def list_lpr(session: DbSession, caller: AnyCaller) -> list[LprRead]:
 
 
 @router.post(
-    "/lpr", status_code=status.HTTP_201_CREATED, responses=_ERR, tags=["bureau"], summary="Add an LPR"
+    "/lpr",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LprRead,
+    responses=_ERR,
+    tags=["bureau"],
+    summary="Add an LPR",
 )
-def add_lpr(body: LprCreate, session: DbSession, caller: BureauOfficer) -> LprRead:
-    return _lpr(
-        service.add_lpr(
-            session, caller.actor, effective_date=body.effective_date, rate_pct=body.rate_pct, kind=body.kind
+def add_lpr(body: LprCreate, session: DbSession, caller: BureauOfficer, idem: IdempotencyDep) -> Response:
+    def produce() -> LprRead:
+        return _lpr(
+            service.add_lpr(
+                session,
+                caller.actor,
+                effective_date=body.effective_date,
+                rate_pct=body.rate_pct,
+                kind=body.kind,
+            )
         )
-    )
+
+    return idem.run(body, status.HTTP_201_CREATED, produce)
 
 
 @router.get(
@@ -47,19 +60,23 @@ def list_credit_lines(session: DbSession, caller: AnyCaller) -> list[CreditLineT
 @router.post(
     "/credit-lines",
     status_code=status.HTTP_201_CREATED,
+    response_model=CreditLineTableRead,
     responses=_ERR,
     tags=["bureau"],
     summary="Add a credit-line table version",
 )
 def add_credit_lines(
-    body: CreditLineTableCreate, session: DbSession, caller: BureauOfficer
-) -> CreditLineTableRead:
-    rows = service.add_credit_line_table(
-        session,
-        caller.actor,
-        effective_date=body.effective_date,
-        lines={str(g): v for g, v in body.lines.items()},
-    )
-    return CreditLineTableRead(
-        effective_date=body.effective_date, lines={r.grade: yuan_str(r.line_fen) for r in rows}
-    )
+    body: CreditLineTableCreate, session: DbSession, caller: BureauOfficer, idem: IdempotencyDep
+) -> Response:
+    def produce() -> CreditLineTableRead:
+        rows = service.add_credit_line_table(
+            session,
+            caller.actor,
+            effective_date=body.effective_date,
+            lines={str(g): v for g, v in body.lines.items()},
+        )
+        return CreditLineTableRead(
+            effective_date=body.effective_date, lines={r.grade: yuan_str(r.line_fen) for r in rows}
+        )
+
+    return idem.run(body, status.HTTP_201_CREATED, produce)

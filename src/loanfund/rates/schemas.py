@@ -13,7 +13,10 @@ RatePct = Annotated[Decimal, Field(gt=0, lt=100, max_digits=6, decimal_places=4,
 
 
 class LprCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"effective_date": "2026-01-20", "rate_pct": "3.00", "kind": "lpr"}]},
+    )
 
     effective_date: IsoDate
     rate_pct: RatePct
@@ -27,7 +30,23 @@ class LprRead(BaseModel):
 
 
 class CreditLineTableCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "effective_date": "2026-01-01",
+                    "lines": {
+                        "A": "5000000.00",
+                        "B": "4000000.00",
+                        "C": "3000000.00",
+                        "D": "1600000.00",
+                        "E": "800000.00",
+                    },
+                }
+            ]
+        },
+    )
 
     effective_date: IsoDate
     lines: dict[Literal["A", "B", "C", "D", "E"], PositiveYuan]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from loanfund.audit.service import Actor, record
 from loanfund.core.config import Settings
-from loanfund.core.errors import Conflict, InvalidInput
+from loanfund.core.errors import Conflict, InvalidInput, field_error
 from loanfund.core.money import to_fen, yuan_str
 from loanfund.rates.models import CreditLine, LprRate
 
@@ -85,8 +85,8 @@ def add_credit_line_table(
     session: Session, actor: Actor, *, effective_date: date, lines: dict[str, Decimal]
 ) -> list[CreditLine]:
     if sorted(lines) != list(GRADES):
-        raise InvalidInput(
-            "A credit-line table gives a line for each grade A–E", code="credit_lines_incomplete"
+        raise field_error(
+            "credit_lines_incomplete", "A credit-line table gives a line for each grade A–E", "lines"
         )
     if session.scalar(select(CreditLine).where(CreditLine.effective_date == effective_date)) is not None:
         raise Conflict(

@@ -26,7 +26,7 @@ from loanfund.enterprises.models import Enterprise
 from loanfund.loans.models import Loan
 from loanfund.loans.state import LoanState
 from loanfund.portfolio.models import PortfolioDaily, PortfolioMonthly, PortfolioTotal, YearCounter
-from loanfund.status_reports.models import Discrepancy
+from loanfund.status_reports.models import Discrepancy, StatusReport
 
 STREAM_BATCH = 1000
 PROGRAMME = 0  # bank_id of the programme-wide year counters
@@ -275,6 +275,7 @@ def discrepancies_stmt(*, bank_id: int | None, month_end: date | None, kind: str
         select(
             Discrepancy.id,
             Discrepancy.report_id,
+            StatusReport.version.label("report_version"),
             Discrepancy.month_end,
             Discrepancy.bank_id,
             Bank.code.label("bank_code"),
@@ -286,6 +287,7 @@ def discrepancies_stmt(*, bank_id: int | None, month_end: date | None, kind: str
             Discrepancy.reported_days_past_due,
         )
         .join(Bank, Bank.id == Discrepancy.bank_id)
+        .join(StatusReport, StatusReport.id == Discrepancy.report_id)
         .order_by(Discrepancy.month_end, Discrepancy.bank_id, Discrepancy.id)
     )
     if bank_id is not None:

@@ -11,7 +11,6 @@ Reports only read (the key's last-use stamp is the one write).
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -21,8 +20,10 @@ from sqlalchemy.orm import Session
 from loanfund.claims.models import ClaimState
 from loanfund.core.auth import Principal, SettingsDep, authenticate, bearer
 from loanfund.core.clock import business_today
+from loanfund.core.dates import IsoDate
 from loanfund.core.db import get_session
 from loanfund.core.errors import responses
+from loanfund.core.params import id_query
 from loanfund.enterprises.schemas import CREDIT_CODE_PATTERN
 from loanfund.reports import service, sheets
 from loanfund.reports.export import FormatQuery, ReportFormat, export_responses, render
@@ -55,7 +56,7 @@ ReportCaller = Annotated[Principal, Depends(report_caller)]
 Year = Annotated[int, Query(ge=2000, le=2100, description="Calendar year", examples=[2021])]
 BankFilter = Annotated[
     int | None,
-    Query(description="Bureau staff: restrict to one bank. A bank's key always gets its own (another → 404)"),
+    id_query("Bureau staff: restrict to one bank. A bank's key always gets its own (another → 404)"),
 ]
 
 _YEARLY = {**responses(401, 404, 422, 503), **export_responses()}
@@ -155,7 +156,7 @@ def aging(
     fmt: FormatQuery,
     bank_id: BankFilter = None,
     as_of: Annotated[
-        date | None,
+        IsoDate | None,
         Query(description="Only today (the default): loans keep their current state, not their history"),
     ] = None,
     detail: Annotated[bool, Query(description="Also list the loans (a second sheet in Excel)")] = False,
@@ -207,7 +208,7 @@ def status_discrepancies(
     caller: ReportCaller,
     fmt: FormatQuery,
     bank_id: BankFilter = None,
-    month_end: Annotated[date | None, Query(description="One reporting month")] = None,
+    month_end: Annotated[IsoDate | None, Query(description="One reporting month")] = None,
     kind: Annotated[str | None, Query(max_length=32, description="e.g. balance_mismatch")] = None,
 ) -> Response | DiscrepanciesRead:
     scope = service.bank_scope(session, caller, bank_id)

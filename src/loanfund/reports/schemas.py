@@ -437,6 +437,7 @@ class AgingRead(_Report):
 class DiscrepancyLine(BaseModel):
     id: int
     report_id: int
+    report_version: int = Field(description="1: the month's report; 2, 3...: its amendments")
     month_end: date
     bank_id: int
     bank_code: str

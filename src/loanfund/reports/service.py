@@ -40,7 +40,7 @@ from loanfund.banks.models import Bank
 from loanfund.claims.models import ClaimState
 from loanfund.core.auth import Principal
 from loanfund.core.config import Settings
-from loanfund.core.errors import Conflict, InvalidInput, NotFound
+from loanfund.core.errors import Conflict, NotFound, field_error
 from loanfund.core.money import share_of
 from loanfund.fund import chart, ledger
 from loanfund.fund.models import ContributionSource
@@ -609,7 +609,7 @@ def aging(
     """
     if as_of is not None and as_of != today:
         msg = f"The aging report is kept for the current date only ({today}); omit as_of"
-        raise InvalidInput(msg, code="as_of_not_supported", details=[{"field": "as_of", "message": msg}])
+        raise field_error("as_of_not_supported", msg, "as_of")
     bounds = settings.aging_bucket_days
     labels = bucket_labels(bounds)
     counts = repository.aging_buckets(session, bounds, bank_id=scope.bank_id)
@@ -709,6 +709,7 @@ def _discrepancy_row(m: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": m["id"],
         "report_id": m["report_id"],
+        "report_version": m["report_version"],
         "month_end": m["month_end"],
         "bank_id": m["bank_id"],
         "bank_code": m["bank_code"],

@@ -360,6 +360,7 @@ DISCREPANCY_COLUMNS = [
     Column("reported_days_past_due", "报送逾期天数", "Reported days past due", K.int),
     Column("loan_id", "贷款编号", "Loan id", K.int),
     Column("report_id", "报告编号", "Report id", K.int),
+    Column("report_version", "报告版本", "Report version", K.int),
     Column("id", "差异编号", "Discrepancy id", K.int),
 ]
 

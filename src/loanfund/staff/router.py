@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from loanfund.banks import service as bank_service
 from loanfund.core.auth import BureauAdmin, SettingsDep
 from loanfund.core.db import DbSession
 from loanfund.core.errors import responses
+from loanfund.core.idempotency import IdempotencyDep
 from loanfund.core.pagination import Page, Pagination
 from loanfund.core.params import IdPath, id_query
 from loanfund.staff import service
@@ -22,10 +23,20 @@ def _issued(issued: service.IssuedKey) -> IssuedKeyRead:
 
 
 @router.post(
-    "/staff", status_code=status.HTTP_201_CREATED, responses=_ERR, summary="Create a staff member (admin)"
+    "/staff",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StaffRead,
+    responses=_ERR,
+    summary="Create a staff member (admin)",
 )
-def create_staff(body: StaffCreate, session: DbSession, caller: BureauAdmin) -> StaffRead:
-    return StaffRead.of(service.create_staff(session, caller.actor, name=body.name, role=body.role))
+def create_staff(
+    body: StaffCreate, session: DbSession, caller: BureauAdmin, idem: IdempotencyDep
+) -> Response:
+    return idem.run(
+        body,
+        status.HTTP_201_CREATED,
+        lambda: StaffRead.of(service.create_staff(session, caller.actor, name=body.name, role=body.role)),
+    )
 
 
 @router.get("/staff", responses=_ERR, summary="List staff (admin)")
@@ -34,18 +45,42 @@ def list_staff(session: DbSession, caller: BureauAdmin, page: Pagination) -> Pag
     return page.page(rows, StaffRead.of, lambda s: s.id)
 
 
-@router.post("/staff/{staff_id}/deactivate", responses=_ERR, summary="Deactivate a staff member (admin)")
-def deactivate_staff(staff_id: IdPath, session: DbSession, caller: BureauAdmin) -> StaffRead:
-    staff = service.get_staff(session, staff_id)
-    return StaffRead.of(service.set_staff_active(session, caller.actor, staff, False))
+def _set_active(
+    session: DbSession, caller: BureauAdmin, idem: IdempotencyDep, staff_id: int, active: bool
+) -> Response:
+    def produce() -> StaffRead:
+        staff = service.get_staff(session, staff_id)
+        return StaffRead.of(service.set_staff_active(session, caller.actor, staff, active))
+
+    return idem.run(None, 200, produce)
 
 
-@router.post("/staff/{staff_id}/activate", responses=_ERR, summary="Reactivate a staff member (admin)")
-def activate_staff(staff_id: IdPath, session: DbSession, caller: BureauAdmin) -> StaffRead:
-    staff = service.get_staff(session, staff_id)
-    return StaffRead.of(service.set_staff_active(session, caller.actor, staff, True))
+@router.post(
+    "/staff/{staff_id}/deactivate",
+    response_model=StaffRead,
+    responses=_ERR,
+    summary="Deactivate a staff member (admin)",
+)
+def deactivate_staff(
+    staff_id: IdPath, session: DbSession, caller: BureauAdmin, idem: IdempotencyDep
+) -> Response:
+    return _set_active(session, caller, idem, staff_id, False)
 
 
+@router.post(
+    "/staff/{staff_id}/activate",
+    response_model=StaffRead,
+    responses=_ERR,
+    summary="Reactivate a staff member (admin)",
+)
+def activate_staff(
+    staff_id: IdPath, session: DbSession, caller: BureauAdmin, idem: IdempotencyDep
+) -> Response:
+    return _set_active(session, caller, idem, staff_id, True)
+
+
+# Issuing a key takes no Idempotency-Key: its answer holds the secret, which is never stored, so there is
+# no first answer to replay. A retry issues another key; the one whose answer was lost can be revoked.
 @router.post(
     "/staff/{staff_id}/keys",
     status_code=status.HTTP_201_CREATED,
@@ -86,6 +121,10 @@ def list_keys(
     return page.page(rows, KeyRead.of, lambda k: k.id)
 
 
-@router.post("/keys/{key_id}/revoke", responses=_ERR, summary="Revoke a key (admin)")
-def revoke_key(key_id: IdPath, session: DbSession, caller: BureauAdmin) -> KeyRead:
-    return KeyRead.of(service.revoke_key(session, caller.actor, service.get_key(session, key_id)))
+@router.post("/keys/{key_id}/revoke", response_model=KeyRead, responses=_ERR, summary="Revoke a key (admin)")
+def revoke_key(key_id: IdPath, session: DbSession, caller: BureauAdmin, idem: IdempotencyDep) -> Response:
+    return idem.run(
+        None,
+        200,
+        lambda: KeyRead.of(service.revoke_key(session, caller.actor, service.get_key(session, key_id))),
+    )

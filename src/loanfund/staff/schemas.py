@@ -9,7 +9,9 @@ from loanfund.staff.models import ApiKey, Role, Staff
 
 
 class StaffCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "王审核", "role": "approver"}]}
+    )
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     role: Role
@@ -28,7 +30,9 @@ class StaffRead(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"label": "reporting workstation, room 302"}]}
+    )
 
     label: Annotated[str, Field(max_length=200)] | None = None
 

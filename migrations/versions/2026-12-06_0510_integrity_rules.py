@@ -10,8 +10,8 @@
   an application. Filled from each enterprise's latest evaluated application.
 
 Revision ID: 216806b94482
-Revises: 7d1e4a6b2c90
-Create Date: 2026-12-06 04:00:00
+Revises: 5f9c2a7e3b18
+Create Date: 2026-12-06 05:10:00
 """
 
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "216806b94482"
-down_revision: str | Sequence[str] | None = "7d1e4a6b2c90"
+down_revision: str | Sequence[str] | None = "5f9c2a7e3b18"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
