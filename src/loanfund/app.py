@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from loanfund import __version__
 from loanfund.applications.router import router as applications_router
 from loanfund.audit.router import router as audit_router
+from loanfund.banks.router import public_router as partner_banks_router
 from loanfund.banks.router import router as banks_router
 from loanfund.claims.router import router as claims_router
 from loanfund.core.config import Settings, get_settings
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     routers = (
         ops_router,
         banks_router,
+        partner_banks_router,
         enterprises_router,
         rates_router,
         applications_router,
