@@ -38,6 +38,7 @@ from loanfund.reports.router import router as reports_router
 from loanfund.staff.router import router as staff_router
 from loanfund.status_reports.router import router as status_reports_router
 from loanfund.web import pages
+from loanfund.web.portal import router as portal
 
 TAGS = [
     {"name": "bank", "description": "Partner banks: their profile, loans, events, reports and claims"},
@@ -135,4 +136,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in routers:
         app.include_router(router)
     pages.install(app)  # static files and HTML error pages for the pages (web/)
+    app.include_router(portal.router)
+    pages.mount_static(app, "portal", portal.STATIC)
     return app

@@ -56,8 +56,8 @@ INELIGIBLE: dict[IneligibleReason, Explanation] = {
 REJECTED = Explanation(
     N_("The bank declined the application. The bank's reason is shown below."),
     N_(
-        "You may contact the bank about its reason, or apply again choosing another partner bank. The "
-        "evaluation and the credit line stay valid for a new application."
+        "You may ask the bank about its reason, or apply again and choose another partner bank; a new "
+        "application is evaluated afresh."
     ),
 )
 

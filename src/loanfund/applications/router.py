@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from loanfund.applications import repository, service
 from loanfund.applications.models import Application, ApplicationStatus
@@ -23,10 +24,11 @@ from loanfund.applications.schemas import (
 )
 from loanfund.core.auth import BankCaller, BureauOfficer, BureauReader, SettingsDep
 from loanfund.core.clock import business_today
+from loanfund.core.config import Settings
 from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import NotFound, Unauthorized, responses
-from loanfund.core.idempotency import IdempotencyDep, PublicIdempotencyDep
+from loanfund.core.idempotency import Idempotency, IdempotencyDep, PublicIdempotencyDep
 from loanfund.core.pagination import Page, Pagination
 from loanfund.core.ratelimit import check_token_failures, count_token_failure, limit_public
 from loanfund.enterprises.schemas import CREDIT_CODE_PATTERN
@@ -58,7 +60,7 @@ def _full(session: DbSession, app: Application) -> ApplicationRead:
 # --- enterprises (public) ------------------------------------------------------------------------
 
 
-def created(session: DbSession, app: Application, token: str) -> ApplicationCreated:
+def created(session: Session, app: Application, token: str) -> ApplicationCreated:
     return ApplicationCreated(
         **ApplicationStatusRead.of(app, service.loan_summary(session, app.id)).model_dump(),
         status_token=token,
@@ -87,6 +89,20 @@ def submit_application(
     day: Today,
     idem: PublicIdempotencyDep,
 ) -> Response:
+    return submit(session, settings, body, day, idem)
+
+
+def submit(
+    session: Session,
+    settings: Settings,
+    body: ApplicationCreate,
+    day: date,
+    idem: Idempotency,
+    *,
+    wait_s: float = 0.0,
+) -> Response:
+    """Submit once per idempotency key (the API's header, the portal form's nonce); the status token of a
+    keyed submission is sealed out of its stored answer."""
     sealed = idem.sealed()
 
     def produce() -> ApplicationCreated:
@@ -94,7 +110,7 @@ def submit_application(
         app, token = service.submit_application(session, settings, body, today=day, token=token)
         return created(session, app, token)
 
-    return idem.run(body, 201, produce, sealed=sealed)
+    return idem.run(body, 201, produce, sealed=sealed, wait_s=wait_s)
 
 
 @router.get(

@@ -170,6 +170,8 @@ class LoanSummary(BaseModel):
     days_past_due: int
     start_date: date
     maturity_date: date
+    first_disbursed_on: date | None = None
+    settled_on: date | None = None
 
 
 class ApplicationStatusRead(BaseModel):

@@ -247,6 +247,8 @@ def loan_summary(session: Session, application_id: int) -> LoanSummary | None:
         days_past_due=loan.days_past_due,
         start_date=loan.start_date,
         maturity_date=loan.maturity_date,
+        first_disbursed_on=loan.first_disbursed_on,
+        settled_on=loan.settled_on,
     )
 
 

@@ -22,6 +22,7 @@ import hmac
 import json
 import re
 import secrets
+import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -201,11 +202,23 @@ class Idempotency:
         *,
         fingerprint: str | None = None,
         sealed: Sealed | None = None,
+        wait_s: float = 0.0,
     ) -> Response:
+        """`wait_s`: how long a duplicate may wait for the first request of its key to finish (and then
+        replay its answer) before it is refused as in progress; a form posted twice by a double click
+        waits, an API client is told to retry."""
         if self.key is None:
             return _json(status_code, produce())
         fingerprint = fingerprint or self.fingerprint(body)
-        self._lock()
+        deadline = time.monotonic() + wait_s
+        while not self._try_lock():
+            if time.monotonic() >= deadline:
+                raise Conflict(
+                    "A request with this Idempotency-Key is still being processed; retry shortly",
+                    code="idempotency_request_in_progress",
+                    headers={"Retry-After": "1"},
+                )
+            time.sleep(0.1)
         now = utcnow()
         scope = (
             IdempotencyRecord.bank_id.is_(None)
@@ -251,14 +264,9 @@ class Idempotency:
         self.session.flush()
         return Response(content=body_text, status_code=status, media_type="application/json")
 
-    def _lock(self) -> None:
+    def _try_lock(self) -> bool:
         assert self.key is not None
-        if not try_lock_many(self.session, [(self.bank_id, self.key)])[0]:
-            raise Conflict(
-                "A request with this Idempotency-Key is still being processed; retry shortly",
-                code="idempotency_request_in_progress",
-                headers={"Retry-After": "1"},
-            )
+        return try_lock_many(self.session, [(self.bank_id, self.key)])[0]
 
 
 def _json(status_code: int, result: Any) -> Response:
