@@ -9,7 +9,7 @@ KEYS_FILE ?= .demo-keys.json
 LOANFUND_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 export LOANFUND_TEST_POSTGRES_URL
 
-.PHONY: install assets browser i18n run migrate demo test lint typecheck migrations-check test-sqlite test-postgres fmt bench fuzz load clean
+.PHONY: install assets browser i18n screenshots run migrate demo test lint typecheck migrations-check test-sqlite test-postgres fmt bench fuzz load clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; \
 	fi
 	@test -x /usr/bin/chromium && echo "browser: $$(/usr/bin/chromium --version 2>/dev/null)"
+
+# The portal's pages at phone width, as pictures for the README (docs/screenshots/portal-*.png).
+screenshots: install browser
+	LOANFUND_SCREENSHOTS=docs/screenshots $(BIN)/pytest --db sqlite -p no:cacheprovider -q tests/web/test_portal_browser.py -k phone
 
 # The pages' catalogues: extract each part's messages, then update its zh_CN catalogue (a translator
 # edits src/loanfund/web/locale/zh_CN/LC_MESSAGES/<part>.po; tests/web checks nothing is left out).
