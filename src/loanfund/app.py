@@ -26,7 +26,7 @@ from loanfund.core.logging import configure_logging
 from loanfund.core.middleware import RequestContextMiddleware, document_body_limit
 from loanfund.core.migrations import head_revision
 from loanfund.core.params import single_valued_query
-from loanfund.core.ratelimit import RateLimiter
+from loanfund.core.ratelimit import limiter_for
 from loanfund.enterprises.router import router as enterprises_router
 from loanfund.fund.oversight_router import router as fund_oversight_router
 from loanfund.fund.router import router as fund_router
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.head_revision = head_revision()
-    app.state.rate_limiter = RateLimiter()  # per process; see core/ratelimit.py
+    app.state.rate_limiter = limiter_for(settings)  # shared through Redis if set; see core/ratelimit.py
     app.state.single_events = GroupCommit(
         partial(grouped.post_many, settings),
         max_group=settings.group_commit_max_items,
