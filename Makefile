@@ -61,6 +61,7 @@ demo: migrate
 	$(BIN)/loanfund demo --if-empty --keys-file $(KEYS_FILE)
 
 run: demo
+	@echo "Enterprise portal: http://$(HOST):$(PORT)/"
 	@$(BIN)/loanfund howto --keys-file $(KEYS_FILE) --base-url http://$(HOST):$(PORT)
 	$(BIN)/loanfund serve --host $(HOST) --port $(PORT)
 

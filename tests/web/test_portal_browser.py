@@ -233,3 +233,35 @@ def test_a_double_submit_creates_one_application(
     assert number in numbers[0]
     assert page.locator("[data-status-token]").inner_text().strip() in numbers[0]
     assert applications_of(live_server, code) == 1
+
+
+@pytest.mark.parametrize("path", ["/", "/apply", "/status"])
+def test_usable_on_a_phone_and_by_keyboard(
+    page_at: Callable[..., Any], path: str, world: PortalWorld
+) -> None:
+    """375 px wide: nothing sticks out sideways, every control is a large touch target with a label, and
+    the keyboard reaches the skip link first, then shows where it is."""
+    page = page_at("phone")
+    page.goto(path)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    controls = page.locator("main input:not([type=hidden]), main select, main button, main a.button")
+    assert controls.count() > 0
+    for i in range(controls.count()):
+        control = controls.nth(i)
+        box = control.bounding_box()
+        assert box is not None
+        kind = control.get_attribute("type")
+        assert box["height"] >= (28 if kind == "checkbox" else 44), control.evaluate("e => e.outerHTML")
+        if control.evaluate("e => e.tagName") in ("INPUT", "SELECT"):
+            name = control.get_attribute("id")
+            assert page.locator(f"label[for='{name}']").count() == 1, name
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.closest('main') !== null")
+    assert focused
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    for link in page.locator("[lang]").all():
+        assert link.get_attribute("lang") in ("zh-CN", "en")
