@@ -273,19 +273,20 @@ def _json(status_code: int, result: Any) -> Response:
     return JSONResponse(jsonable_encoder(result), status_code=status_code)
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Makes a retry safe: the first response is stored and replayed for 48 h. A random "
+        "value (a UUID); a bank's keys are its own, keyless callers share one scope",
+    ),
+]
+
+
 async def _idempotency(
-    request: Request,
-    session: DbSession,
-    caller: BankCaller,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description="Makes a retry safe: the first response is stored and replayed for 48 h",
-        ),
-    ] = None,
+    request: Request, session: DbSession, caller: BankCaller, idempotency_key: IdempotencyKey = None
 ) -> Idempotency:
     settings: Settings = request.app.state.settings
     assert caller.bank_id is not None
@@ -296,18 +297,7 @@ IdempotencyDep = Annotated[Idempotency, Depends(_idempotency)]
 
 
 async def _public_idempotency(
-    request: Request,
-    session: DbSession,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description="Makes a retry safe: the first response is stored and replayed for 48 h. Use a "
-            "random value (a UUID): keys of keyless callers share one scope",
-        ),
-    ] = None,
+    request: Request, session: DbSession, idempotency_key: IdempotencyKey = None
 ) -> Idempotency:
     settings: Settings = request.app.state.settings
     return Idempotency(session, settings, None, idempotency_key, request.method, request.url.path)
