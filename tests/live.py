@@ -112,7 +112,7 @@ def page_at(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., Any
 
     def make(kind: str, **options: Any) -> Any:
         ctx = browser.new_context(base_url=live_server.url, locale="zh-CN", **{**VIEWPORTS[kind], **options})
-        ctx.set_default_timeout(10_000)
+        ctx.set_default_timeout(20_000)
         contexts.append(ctx)
         return ctx.new_page()
 

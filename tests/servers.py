@@ -65,7 +65,7 @@ class Server:
             stderr=fh,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a loaded shared machine can take a while to start two workers
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
