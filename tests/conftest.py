@@ -29,6 +29,8 @@ from loanfund.core.db import make_engine
 from loanfund.core.migrations import upgrade
 from tests import databases, factories
 
+pytest_plugins = ["tests.live"]
+
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TEST_SECRET = "test-secret-" + "x" * 40
 
@@ -69,6 +71,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database backend: {config.getoption('--db')}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis the shared rate limits are tested on (LOANFUND_TEST_REDIS_URL; each test uses a key
+    prefix of its own). Unreachable → the test fails: the shared limits are tested on every run."""
+    import redis
+
+    url = os.environ.get("LOANFUND_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis unreachable at {url} ({exc}); start it (see .ci/run) or set LOANFUND_TEST_REDIS_URL"
+        )
+    return url
 
 
 @pytest.fixture(scope="session")

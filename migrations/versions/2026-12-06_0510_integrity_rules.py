@@ -10,7 +10,7 @@
   an application. Filled from each enterprise's latest evaluated application.
 
 Revision ID: 216806b94482
-Revises: 5f9c2a7e3b18
+Revises: 3c5e7a9b1d20
 Create Date: 2026-12-06 05:10:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "216806b94482"
-down_revision: str | Sequence[str] | None = "5f9c2a7e3b18"
+down_revision: str | Sequence[str] | None = "3c5e7a9b1d20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
