@@ -151,16 +151,49 @@ def key_revoke(key_id: Annotated[int, typer.Option(help="Key id (see GET /api/v1
 def staff_create(
     name: Annotated[str, typer.Option(help="Name")],
     role: Annotated[Role, typer.Option(help="analyst, officer, approver or admin")],
+    login: Annotated[
+        str | None, typer.Option(help="Console login name; then set a password with `staff password`")
+    ] = None,
 ) -> None:
     """Create a bureau staff member and print their first key (alone on the last line)."""
     settings = get_settings()
-    with transaction(make_engine(settings)) as session:
-        staff = staff_service.create_staff(session, CLI, name=name, role=role)
-        issued = staff_service.issue_key(
-            session, settings, CLI, staff=staff, label="created with the staff member"
-        )
-    typer.echo(f"staff {name} ({role.value}) created with id {staff.id}; key (shown once):")
+    try:
+        with transaction(make_engine(settings)) as session:
+            staff = staff_service.create_staff(session, CLI, name=name, role=role, login=login)
+            issued = staff_service.issue_key(
+                session, settings, CLI, staff=staff, label="created with the staff member"
+            )
+    except LoanfundError as exc:
+        raise _fail(exc.message) from exc
+    signs_in = f", console login {staff.login}" if staff.login else ""
+    typer.echo(f"staff {name} ({role.value}) created with id {staff.id}{signs_in}; key (shown once):")
     typer.echo(issued.secret)
+
+
+@staff_app.command("password")
+def staff_password(login: Annotated[str, typer.Option(help="Console login name")]) -> None:
+    """Set a staff member's console password, read from standard input (first line); ends their sessions.
+
+    Typed at a terminal it is asked for twice without echo; otherwise the first line of the input is the
+    password (`loanfund staff password --login wang < file`). Never give it as an argument."""
+    import sys
+
+    from loanfund.staff import signin
+
+    settings = get_settings()
+    if sys.stdin.isatty():
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        with transaction(make_engine(settings)) as session:
+            staff = signin.by_login(session, login)
+            if staff is None:
+                raise _fail(f"no staff member with login {login}")
+            signin.set_password(session, settings, CLI, staff, password)
+    except LoanfundError as exc:
+        raise _fail(exc.message) from exc
+    typer.echo(f"password of {staff.login} set; their console sessions have ended")
 
 
 @staff_key_app.command("issue")

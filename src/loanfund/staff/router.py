@@ -25,7 +25,9 @@ def _issued(issued: service.IssuedKey) -> IssuedKeyRead:
     "/staff", status_code=status.HTTP_201_CREATED, responses=_ERR, summary="Create a staff member (admin)"
 )
 def create_staff(body: StaffCreate, session: DbSession, caller: BureauAdmin) -> StaffRead:
-    return StaffRead.of(service.create_staff(session, caller.actor, name=body.name, role=body.role))
+    return StaffRead.of(
+        service.create_staff(session, caller.actor, name=body.name, role=body.role, login=body.login)
+    )
 
 
 @router.get("/staff", responses=_ERR, summary="List staff (admin)")
