@@ -361,6 +361,22 @@ def claims_stmt(
     return stmt
 
 
+def claims_by_state(session: Session, *, bank_id: int | None, state: ClaimState | None) -> list[Row[Any]]:
+    """Claims counted and summed per state (claimed, approved, paid): one grouped read of the claims."""
+    stmt = select(
+        Claim.state,
+        func.count().label("count"),
+        _sum(Claim.claimed_fen).label("claimed"),
+        _sum(func.coalesce(Claim.approved_fen, 0)).label("approved"),
+        _sum(func.coalesce(Claim.paid_fen, 0)).label("paid"),
+    ).group_by(Claim.state)
+    if bank_id is not None:
+        stmt = stmt.where(Claim.bank_id == bank_id)
+    if state is not None:
+        stmt = stmt.where(Claim.state == state)
+    return list(session.execute(stmt))
+
+
 # --- one enterprise --------------------------------------------------------------------------------
 
 
