@@ -1,3 +1,10 @@
+# Browser assets (htmx, ECharts) from the npm registry, pinned by package-lock.json.
+FROM node:20-slim AS assets
+WORKDIR /build
+COPY package.json package-lock.json ./
+COPY tools/vendor-assets.mjs ./tools/
+RUN mkdir -p src/loanfund/web/static && npm ci --no-audit --no-fund --ignore-scripts && node tools/vendor-assets.mjs
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -8,6 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY src ./src
+COPY --from=assets /build/src/loanfund/web/static/vendor ./src/loanfund/web/static/vendor
 COPY migrations ./migrations
 RUN pip install . && useradd --system --uid 10001 loanfund
 USER loanfund

@@ -9,7 +9,7 @@ KEYS_FILE ?= .demo-keys.json
 LOANFUND_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 export LOANFUND_TEST_POSTGRES_URL
 
-.PHONY: install run migrate demo test lint typecheck migrations-check test-sqlite test-postgres fmt bench fuzz load clean
+.PHONY: install assets browser i18n run migrate demo test lint typecheck migrations-check test-sqlite test-postgres fmt bench fuzz load clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,38 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-install: $(BIN)/.installed
+# Browser assets (htmx, ECharts) from the npm registry, pinned by package-lock.json, copied into the app's
+# static folder with their licences; not committed (src/loanfund/web/static/vendor is ignored).
+VENDOR := src/loanfund/web/static/vendor/manifest.json
+$(VENDOR): package.json package-lock.json tools/vendor-assets.mjs
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	node tools/vendor-assets.mjs
+
+assets: $(VENDOR)
+
+install: $(BIN)/.installed $(VENDOR)
+
+# Debian's Chromium and CJK fonts for the browser tests (Playwright drives /usr/bin/chromium). Without a
+# browser the browser tests fail; they never skip.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "chromium missing: run as root: apt-get install -y chromium chromium-driver fonts-noto-cjk" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; \
+	fi
+	@test -x /usr/bin/chromium && echo "browser: $$(/usr/bin/chromium --version 2>/dev/null)"
+
+# The pages' catalogues: extract each part's messages, then update its zh_CN catalogue (a translator
+# edits src/loanfund/web/locale/zh_CN/LC_MESSAGES/<part>.po; tests/web checks nothing is left out).
+LOCALE := src/loanfund/web/locale
+EXTRACT := $(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output --project loanfund
+i18n: install
+	$(EXTRACT) -o $(LOCALE)/kit.pot src/loanfund/web/*.py src/loanfund/web/templates
+	$(EXTRACT) -o $(LOCALE)/portal.pot src/loanfund/web/portal
+	@for d in kit portal; do \
+		if [ -f $(LOCALE)/zh_CN/LC_MESSAGES/$$d.po ]; then \
+			$(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete -D $$d -i $(LOCALE)/$$d.pot -d $(LOCALE) -l zh_CN; \
+		else $(BIN)/pybabel -q init -D $$d -i $(LOCALE)/$$d.pot -d $(LOCALE) -l zh_CN; fi; \
+	done
 
 migrate: install
 	$(BIN)/loanfund db upgrade
@@ -48,7 +79,7 @@ test-postgres: install
 	$(BIN)/pytest --db postgres -p no:cacheprovider
 
 # Lint, types, migration drift, then the whole suite on SQLite and on PostgreSQL.
-test: lint typecheck migrations-check
+test: lint typecheck migrations-check browser
 	@set -o pipefail; \
 	echo "== pytest on SQLite =="; \
 	$(BIN)/pytest --db sqlite -p no:cacheprovider || exit $$?; \

@@ -29,6 +29,8 @@ from loanfund.core.db import make_engine
 from loanfund.core.migrations import upgrade
 from tests import databases, factories
 
+pytest_plugins = ["tests.live"]
+
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TEST_SECRET = "test-secret-" + "x" * 40
 

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=500, ge=1)
     public_rate_limit_per_minute: int = Field(default=30, ge=1)
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for limits shared by every process and host (redis://host:6379/0); "
+        "unset: each process keeps its own counters",
+    )
+    redis_key_prefix: str = Field(default="loanfund", min_length=1, max_length=64)
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     batch_max_items: int = Field(default=5000, ge=1)
     # concurrent single repayments / delinquency reports written in one transaction (core/group_commit.py)
@@ -86,6 +92,13 @@ class Settings(BaseSettings):
         description="Allocations between collections of the youngest generation, with what exists at "
         "startup frozen (app.tune_gc); 0 leaves Python's collector as it is",
     )
+
+    # --- the bureau, as the public pages name it ----------------------------------------------
+    bureau_name: str = "重庆市黔江区科学技术局"
+    bureau_contact_phone: str = "023-0000 0000"
+    bureau_contact_email: str = "kjj@example.gov.cn"
+    bureau_contact_address: str = "重庆市黔江区（示例地址）"
+    bureau_contact_hours: str = "工作日 9:00–12:00、14:00–17:30"
 
     # --- business rules (DOMAIN.md "defaults") ----------------------------------------------
     default_fund_share: Decimal = Field(default=Decimal("0.80"), gt=0, le=1)
