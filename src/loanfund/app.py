@@ -36,7 +36,7 @@ from loanfund.rates.router import router as rates_router
 from loanfund.reports.router import router as reports_router
 from loanfund.staff.router import router as staff_router
 from loanfund.status_reports.router import router as status_reports_router
-from loanfund.web import pages
+from loanfund.web import console, pages
 
 TAGS = [
     {"name": "bank", "description": "Partner banks: their profile, loans, events, reports and claims"},
@@ -133,4 +133,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in routers:
         app.include_router(router)
     pages.install(app)  # static files and HTML error pages for the pages (web/)
+    console.install(app)  # the bureau console at /console/
     return app

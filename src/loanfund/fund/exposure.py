@@ -62,7 +62,12 @@ class Exposure:
     @property
     def headroom_fen(self) -> int:
         """How much more covered principal the leverage cap allows."""
-        return max(0, int(self.leverage_cap * self.fund_balance_fen) - self.covered_fen)
+        return headroom(self.leverage_cap, self.fund_balance_fen, self.covered_fen)
+
+
+def headroom(leverage_cap: Decimal, fund_balance_fen: int, covered_fen: int) -> int:
+    """Covered principal the leverage cap still admits: cap × fund balance − covered, never below 0."""
+    return max(0, int(leverage_cap * fund_balance_fen) - covered_fen)
 
 
 def ratio(numerator: int, denominator: int, places: int = 4) -> Decimal | None:

@@ -199,6 +199,14 @@ def year_counts(session: Session, *, year: int, bank_id: int | None) -> tuple[in
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def lending_years(session: Session) -> tuple[int, int] | None:
+    """The first and last year in which the programme lent (its year counters), or None before any loan."""
+    row = session.execute(
+        select(func.min(YearCounter.year), func.max(YearCounter.year)).where(YearCounter.bank_id == PROGRAMME)
+    ).one()
+    return None if row[0] is None else (int(row[0]), int(row[1]))
+
+
 def banks_by_id(session: Session, ids: Sequence[int]) -> dict[int, Bank]:
     if not ids:
         return {}

@@ -74,7 +74,7 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
-def _password_matches(staff: Staff | None, password: str) -> bool:
+def password_matches(staff: Staff | None, password: str) -> bool:
     stored = staff.password_hash if staff is not None else None
     try:
         _HASHER.verify(stored or _DUMMY_HASH, password)
@@ -282,7 +282,7 @@ def sign_in(
     if wait > 0:
         raise SignInThrottled(wait)
     staff = by_login(session, key) if key else None
-    if not _password_matches(staff, password) or staff is None or not staff.active:
+    if not password_matches(staff, password) or staff is None or not staff.active:
         _fail(session, settings, key, address, now)
         raise SignInFailed()
     pending = totp_required(settings, staff)
