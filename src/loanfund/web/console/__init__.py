@@ -18,9 +18,9 @@ from .render import HERE, is_htmx
 
 
 def install(app: FastAPI) -> None:
-    from . import dashboard, signin_pages
+    from . import dashboard, registers, signin_pages, work
 
-    for module in (signin_pages, dashboard):
+    for module in (signin_pages, dashboard, work, registers):
         app.include_router(module.router)
     mount_static(app, "console", HERE / "static")
 

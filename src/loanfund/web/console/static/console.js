@@ -33,7 +33,8 @@
     npl_by_bank: function (d) {
       return merge(base, {
         legend: { show: false },
-        xAxis: { type: "category", data: d.banks }, yAxis: { type: "value", axisLabel: { formatter: "{value}%" } },
+        xAxis: { type: "category", data: d.banks },
+        yAxis: { type: "value", axisLabel: { formatter: "{value}%" }, max: function (v) { return Math.ceil(Math.max(v.max, Number(d.suspend) * 1.15)); } },
         series: [{ type: "bar", data: d.ratios, barMaxWidth: 36,
           markLine: { symbol: "none", silent: true, data: [
             { yAxis: d.warning, name: d.labels.warning, lineStyle: { color: "#8a5300" }, label: { formatter: d.labels.warning + " {c}%" } },
@@ -75,3 +76,8 @@
     if (b && !window.confirm(b.getAttribute("data-confirm"))) ev.preventDefault();
   }, true);
 })();
+// htmx: a refused action (4xx) comes back as the page with its error shown: swap it in like a success
+document.addEventListener("htmx:beforeSwap", function (ev) {
+  var status = ev.detail.xhr.status;
+  if (status >= 400 && status < 500) { ev.detail.shouldSwap = true; ev.detail.isError = false; }
+});
