@@ -125,6 +125,8 @@ def api_routes(app: FastAPI) -> dict[tuple[str, str], Any]:
         original = getattr(entry, "original_route", entry)
         if not isinstance(original, APIRoute) or entry.path in NOT_ROUTES:
             continue
+        if not original.include_in_schema:  # pages for people (web/): tested by tests/web
+            continue
         for method in sorted(entry.methods):
             out[(method, entry.path)] = entry
     return out

@@ -369,7 +369,9 @@ def claims_stmt(
     return stmt
 
 
-def claims_by_state(session: Session, *, bank_id: int | None, state: ClaimState | None) -> list[Row[Any]]:
+def claims_by_state(
+    session: Session, *, bank_id: int | None, state: ClaimState | None
+) -> list[tuple[Any, ...]]:
     """Claims counted and summed per state (claimed, approved, paid): one grouped read of the claims."""
     stmt = select(
         Claim.state,
@@ -382,7 +384,7 @@ def claims_by_state(session: Session, *, bank_id: int | None, state: ClaimState 
         stmt = stmt.where(Claim.bank_id == bank_id)
     if state is not None:
         stmt = stmt.where(Claim.state == state)
-    return list(session.execute(stmt))
+    return [tuple(r) for r in session.execute(stmt)]
 
 
 # --- one enterprise --------------------------------------------------------------------------------

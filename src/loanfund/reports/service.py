@@ -881,10 +881,10 @@ class Claims:
 def claims_by_state(session: Session, scope: Scope, *, state: ClaimState | None = None) -> list[StateLine]:
     """Claims per state, every state listed (0 when none), in the workflow's order."""
     found = {
-        ClaimState(r.state): StateLine(
-            ClaimState(r.state), int(r.count), int(r.claimed), int(r.approved), int(r.paid)
+        ClaimState(state_): StateLine(ClaimState(state_), int(count), int(claimed), int(approved), int(paid))
+        for state_, count, claimed, approved, paid in repository.claims_by_state(
+            session, bank_id=scope.bank_id, state=state
         )
-        for r in repository.claims_by_state(session, bank_id=scope.bank_id, state=state)
     }
     states = list(ClaimState) if state is None else [state]
     return [found.get(s, StateLine(s, 0, 0, 0, 0)) for s in states]

@@ -70,7 +70,9 @@ class Staffer:
     def principal(self) -> Principal:
         """The same principal a staff key resolves to, for the service functions that take one."""
         staff = self.current.staff
-        return Principal(kind="staff", key_id=None, name=f"staff:{staff.name}", staff_id=staff.id, role=staff.role)
+        return Principal(
+            kind="staff", key_id=None, name=f"staff:{staff.name}", staff_id=staff.id, role=staff.role
+        )
 
     def may(self, *roles: Role | str) -> bool:
         return self.role.value in {Role(r).value for r in roles}

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from loanfund.applications.models import Application, ApplicationStatus
@@ -51,7 +51,12 @@ class Listing:
     query: dict[str, str]  # the filters as given, for links that keep them
 
     def link(self, **changes: Any) -> str:
-        params = {**self.query, "sort": self.sort, "order": "desc" if self.descending else "asc", "page": self.page}
+        params = {
+            **self.query,
+            "sort": self.sort,
+            "order": "desc" if self.descending else "asc",
+            "page": self.page,
+        }
         params.update({k: v for k, v in changes.items()})
         return "?" + "&".join(f"{k}={v}" for k, v in params.items() if v not in (None, ""))
 
@@ -67,10 +72,10 @@ class Listing:
 
 def listing(
     session: Session,
-    stmt: Select[Any],
+    stmt: Any,  # a Select of the register's row
     *,
-    sorts: dict[str, ColumnElement[Any]],
-    id_column: ColumnElement[Any],
+    sorts: dict[str, Any],  # sort key → column
+    id_column: Any,
     sort: str | None,
     order: str | None,
     page_no: int,
@@ -80,11 +85,20 @@ def listing(
     key = sort if sort in sorts else next(iter(sorts))
     descending = order == "desc"
     column = sorts[key]
-    ordered = stmt.order_by(column.desc() if descending else column.asc(), id_column.desc() if descending else id_column)
+    ordered = stmt.order_by(
+        column.desc() if descending else column.asc(), id_column.desc() if descending else id_column
+    )
     page_no = max(1, page_no)
     cut = ordered.offset((page_no - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
-    rows = list(session.scalars(cut)) if scalars else list(session.execute(cut))
-    return Listing(rows[:PAGE_SIZE], page_no, len(rows) > PAGE_SIZE, key, descending, {k: v for k, v in query.items() if v})
+    rows: list[Any] = list(session.scalars(cut)) if scalars else list(session.execute(cut))
+    return Listing(
+        rows[:PAGE_SIZE],
+        page_no,
+        len(rows) > PAGE_SIZE,
+        key,
+        descending,
+        {k: v for k, v in query.items() if v},
+    )
 
 
 def _like(value: str) -> str:
@@ -101,13 +115,19 @@ def _bank_options(session: Session) -> list[Bank]:
     return list(session.scalars(select(Bank).order_by(Bank.code)))
 
 
-# --- banks ---------------------------------------------------------------------------------------------------
+# --- banks -------------------------------------------------------------------------------------------
 
 
 @router.get("/banks")
 def bank_register(
-    request: Request, session: DbSession, user: Reader, q: Search = "", status: Annotated[str, Query(max_length=16)] = "",
-    sort: Sort = None, order: Order = None, page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    request: Request,
+    session: DbSession,
+    user: Reader,
+    q: Search = "",
+    status: Annotated[str, Query(max_length=16)] = "",
+    sort: Sort = None,
+    order: Order = None,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
     stmt = select(Bank)
     if q:
@@ -115,11 +135,22 @@ def bank_register(
     if status in {s.value for s in BankStatus}:
         stmt = stmt.where(Bank.status == BankStatus(status))
     found = listing(
-        session, stmt, sorts={"code": Bank.code, "name": Bank.name, "fund_share": Bank.fund_share, "status": Bank.status},
-        id_column=Bank.id, sort=sort, order=order, page_no=page_no, query={"q": q, "status": status},
+        session,
+        stmt,
+        sorts={"code": Bank.code, "name": Bank.name, "fund_share": Bank.fund_share, "status": Bank.status},
+        id_column=Bank.id,
+        sort=sort,
+        order=order,
+        page_no=page_no,
+        query={"q": q, "status": status},
     )
     states = {b.bank_id: b for b in breakers.list_breakers(session) if b.bank_id is not None}
-    return page(request, user, "console/banks.html", {"list": found, "q": q, "status": status, "breaker_of": states, "statuses": list(BankStatus)})
+    return page(
+        request,
+        user,
+        "console/banks.html",
+        {"list": found, "q": q, "status": status, "breaker_of": states, "statuses": list(BankStatus)},
+    )
 
 
 @router.get("/banks/{bank_id}")
@@ -130,11 +161,21 @@ def bank_page(request: Request, session: DbSession, user: Reader, bank_id: int) 
     view = exposure(session, settings_of(request), bank_id=bank_id)
     breaker = next((b for b in breakers.list_breakers(session, bank_id)), None)
     history = list_records(
-        session, entity_type="bank", entity_id=str(bank_id), action=None, actor_kind=None, actor_id=None,
-        since=None, until=None, after_id=None, limit=30,
+        session,
+        entity_type="bank",
+        entity_id=str(bank_id),
+        action=None,
+        actor_kind=None,
+        actor_id=None,
+        since=None,
+        until=None,
+        after_id=None,
+        limit=30,
     )
     return page(
-        request, user, "console/bank.html",
+        request,
+        user,
+        "console/bank.html",
         {"bank": bank, "line": view.banks[0] if view.banks else None, "breaker": breaker, "history": history},
     )
 
@@ -144,11 +185,22 @@ def bank_page(request: Request, session: DbSession, user: Reader, bank_id: int) 
 
 @router.get("/enterprises")
 def enterprise_register(
-    request: Request, session: DbSession, user: Reader, q: Search = "", industry: Annotated[str, Query(max_length=1)] = "",
-    high_tech: Annotated[str, Query(max_length=3)] = "", sort: Sort = None, order: Order = None,
+    request: Request,
+    session: DbSession,
+    user: Reader,
+    q: Search = "",
+    industry: Annotated[str, Query(max_length=1)] = "",
+    high_tech: Annotated[str, Query(max_length=3)] = "",
+    sort: Sort = None,
+    order: Order = None,
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    return page(request, user, "console/enterprises.html", _enterprise_context(session, q, industry, high_tech, sort, order, page_no))
+    return page(
+        request,
+        user,
+        "console/enterprises.html",
+        _enterprise_context(session, q, industry, high_tech, sort, order, page_no),
+    )
 
 
 def _enterprise_context(
@@ -157,30 +209,46 @@ def _enterprise_context(
     stmt = select(Enterprise)
     if q:
         stmt = stmt.where(
-            or_(Enterprise.credit_code.ilike(_like(q), escape="\\"), Enterprise.name.ilike(_like(q), escape="\\"))
+            or_(
+                Enterprise.credit_code.ilike(_like(q), escape="\\"),
+                Enterprise.name.ilike(_like(q), escape="\\"),
+            )
         )
     if industry:
         stmt = stmt.where(Enterprise.industry == industry.upper())
     if high_tech == "yes":
         stmt = stmt.where(Enterprise.high_tech_cert_no.is_not(None))
     found = listing(
-        session, stmt,
-        sorts={"credit_code": Enterprise.credit_code, "name": Enterprise.name, "industry": Enterprise.industry,
-               "tech_reg_date": Enterprise.tech_reg_date},
-        id_column=Enterprise.id, sort=sort, order=order, page_no=page_no,
+        session,
+        stmt,
+        sorts={
+            "credit_code": Enterprise.credit_code,
+            "name": Enterprise.name,
+            "industry": Enterprise.industry,
+            "tech_reg_date": Enterprise.tech_reg_date,
+        },
+        id_column=Enterprise.id,
+        sort=sort,
+        order=order,
+        page_no=page_no,
         query={"q": q, "industry": industry, "high_tech": high_tech},
-    )  # fmt: skip
+    )
     return {
-        "list": found, "q": q, "industry": industry, "high_tech": high_tech,
-        "industries": reports.INDUSTRY_NAMES, "import_errors": None, "import_error": None,
-    }  # fmt: skip
+        "list": found,
+        "q": q,
+        "industry": industry,
+        "high_tech": high_tech,
+        "industries": reports.INDUSTRY_NAMES,
+        "import_errors": None,
+        "import_error": None,
+    }
 
 
 @router.post("/enterprises/import")
 async def enterprise_import(
     request: Request, session: DbSession, user: Posting, file: Annotated[UploadFile, File()]
 ) -> Response:
-    """The CSV import as an upload: every bad line is reported, and nothing is imported unless all are good."""
+    """The CSV import as an upload: every bad line is reported; nothing is imported unless all are good."""
     if not user.may(Role.officer):
         raise Forbidden("Importing enterprises needs the officer role", code="role_required")
     raw = await file.read(IMPORT_MAX_BYTES + 1)
@@ -205,7 +273,9 @@ async def enterprise_import(
 @router.get("/enterprises/{credit_code}")
 def enterprise_page(request: Request, session: DbSession, user: Reader, credit_code: str) -> Response:
     history = reports.enterprise_history(session, reports.Scope(None), credit_code)
-    return page(request, user, "console/enterprise.html", {"h": history, "industries": reports.INDUSTRY_NAMES})
+    return page(
+        request, user, "console/enterprise.html", {"h": history, "industries": reports.INDUSTRY_NAMES}
+    )
 
 
 # --- applications -------------------------------------------------------------------------------------------
@@ -213,32 +283,59 @@ def enterprise_page(request: Request, session: DbSession, user: Reader, credit_c
 
 @router.get("/applications")
 def application_register(
-    request: Request, session: DbSession, user: Reader, q: Search = "", status: Annotated[str, Query(max_length=16)] = "",
-    bank_id: Annotated[int | None, Query(ge=1)] = None, sort: Sort = None, order: Order = None,
+    request: Request,
+    session: DbSession,
+    user: Reader,
+    q: Search = "",
+    status: Annotated[str, Query(max_length=16)] = "",
+    bank_id: Annotated[int | None, Query(ge=1)] = None,
+    sort: Sort = None,
+    order: Order = None,
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
     stmt = select(Application)
     if q:
         stmt = stmt.where(
-            or_(Application.application_no.ilike(_like(q), escape="\\"), Application.credit_code.ilike(_like(q), escape="\\"))
+            or_(
+                Application.application_no.ilike(_like(q), escape="\\"),
+                Application.credit_code.ilike(_like(q), escape="\\"),
+            )
         )
     if status in {s.value for s in ApplicationStatus}:
         stmt = stmt.where(Application.status == ApplicationStatus(status))
     if bank_id:
         stmt = stmt.where(Application.bank_id == bank_id)
     found = listing(
-        session, stmt,
-        sorts={"application_date": Application.application_date, "score": Application.score,
-               "requested": Application.requested_amount_fen, "status": Application.status},
-        id_column=Application.id, sort=sort or "application_date", order=order or ("desc" if sort is None else None),
-        page_no=page_no, query={"q": q, "status": status, "bank_id": str(bank_id or "")},
-    )  # fmt: skip
+        session,
+        stmt,
+        sorts={
+            "application_date": Application.application_date,
+            "score": Application.score,
+            "requested": Application.requested_amount_fen,
+            "status": Application.status,
+        },
+        id_column=Application.id,
+        sort=sort or "application_date",
+        order=order or ("desc" if sort is None else None),
+        page_no=page_no,
+        query={"q": q, "status": status, "bank_id": str(bank_id or "")},
+    )
     banks = _bank_options(session)
     return page(
-        request, user, "console/applications.html",
-        {"list": found, "q": q, "status": status, "bank_id": bank_id, "banks": banks,
-         "bank_codes": {b.id: b.code for b in banks}, "bank_options": [(b.id, b.code) for b in banks], "statuses": list(ApplicationStatus)},
-    )  # fmt: skip
+        request,
+        user,
+        "console/applications.html",
+        {
+            "list": found,
+            "q": q,
+            "status": status,
+            "bank_id": bank_id,
+            "banks": banks,
+            "bank_codes": {b.id: b.code for b in banks},
+            "bank_options": [(b.id, b.code) for b in banks],
+            "statuses": list(ApplicationStatus),
+        },
+    )
 
 
 # --- loans --------------------------------------------------------------------------------------------------
@@ -246,31 +343,64 @@ def application_register(
 
 @router.get("/loans")
 def loan_register(
-    request: Request, session: DbSession, user: Reader, q: Search = "", state: Annotated[str, Query(max_length=16)] = "",
-    bank_id: Annotated[int | None, Query(ge=1)] = None, sort: Sort = None, order: Order = None,
+    request: Request,
+    session: DbSession,
+    user: Reader,
+    q: Search = "",
+    state: Annotated[str, Query(max_length=16)] = "",
+    bank_id: Annotated[int | None, Query(ge=1)] = None,
+    sort: Sort = None,
+    order: Order = None,
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    stmt = select(Loan, Enterprise.name, Enterprise.credit_code).join(Enterprise, Enterprise.id == Loan.enterprise_id)
+    stmt = select(Loan, Enterprise.name, Enterprise.credit_code).join(
+        Enterprise, Enterprise.id == Loan.enterprise_id
+    )
     if q:
-        stmt = stmt.where(or_(Loan.bank_loan_ref.ilike(_like(q), escape="\\"), Enterprise.credit_code == q.upper(),
-                              Enterprise.name.ilike(_like(q), escape="\\")))  # fmt: skip
+        stmt = stmt.where(
+            or_(
+                Loan.bank_loan_ref.ilike(_like(q), escape="\\"),
+                Enterprise.credit_code == q.upper(),
+                Enterprise.name.ilike(_like(q), escape="\\"),
+            )
+        )
     if state in {s.value for s in LoanState}:
         stmt = stmt.where(Loan.state == LoanState(state))
     if bank_id:
         stmt = stmt.where(Loan.bank_id == bank_id)
     found = listing(
-        session, stmt,
-        sorts={"id": Loan.id, "start_date": Loan.start_date, "amount": Loan.contract_amount_fen,
-               "outstanding": Loan.outstanding_fen, "days_past_due": Loan.days_past_due},
-        id_column=Loan.id, sort=sort or "id", order=order or ("desc" if sort is None else None), page_no=page_no,
-        query={"q": q, "state": state, "bank_id": str(bank_id or "")}, scalars=False,
-    )  # fmt: skip
+        session,
+        stmt,
+        sorts={
+            "id": Loan.id,
+            "start_date": Loan.start_date,
+            "amount": Loan.contract_amount_fen,
+            "outstanding": Loan.outstanding_fen,
+            "days_past_due": Loan.days_past_due,
+        },
+        id_column=Loan.id,
+        sort=sort or "id",
+        order=order or ("desc" if sort is None else None),
+        page_no=page_no,
+        query={"q": q, "state": state, "bank_id": str(bank_id or "")},
+        scalars=False,
+    )
     banks = _bank_options(session)
     return page(
-        request, user, "console/loans.html",
-        {"list": found, "q": q, "state": state, "bank_id": bank_id, "banks": banks,
-         "bank_codes": {b.id: b.code for b in banks}, "bank_options": [(b.id, b.code) for b in banks], "states": list(LoanState)},
-    )  # fmt: skip
+        request,
+        user,
+        "console/loans.html",
+        {
+            "list": found,
+            "q": q,
+            "state": state,
+            "bank_id": bank_id,
+            "banks": banks,
+            "bank_codes": {b.id: b.code for b in banks},
+            "bank_options": [(b.id, b.code) for b in banks],
+            "states": list(LoanState),
+        },
+    )
 
 
 @router.get("/loans/{loan_id}")
@@ -278,17 +408,38 @@ def loan_page(request: Request, session: DbSession, user: Reader, loan_id: int) 
     loan = session.get(Loan, loan_id)
     if loan is None:
         raise NotFound("No such loan", code="loan_not_found")
-    events = list(session.scalars(select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.event_date, LoanEvent.id)))
+    events = list(
+        session.scalars(
+            select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.event_date, LoanEvent.id)
+        )
+    )
     changes = list_records(
-        session, entity_type="loan", entity_id=str(loan_id), action="loan.state_change", actor_kind=None,
-        actor_id=None, since=None, until=None, after_id=None, limit=50,
+        session,
+        entity_type="loan",
+        entity_id=str(loan_id),
+        action="loan.state_change",
+        actor_kind=None,
+        actor_id=None,
+        since=None,
+        until=None,
+        after_id=None,
+        limit=50,
     )
     claims = list(session.scalars(select(Claim).where(Claim.loan_id == loan_id).order_by(Claim.id)))
     return page(
-        request, user, "console/loan.html",
-        {"loan": loan, "bank": session.get(Bank, loan.bank_id), "enterprise": session.get(Enterprise, loan.enterprise_id),
-         "events": events, "timeline": _timeline(loan), "changes": changes[::-1], "claims": claims},
-    )  # fmt: skip
+        request,
+        user,
+        "console/loan.html",
+        {
+            "loan": loan,
+            "bank": session.get(Bank, loan.bank_id),
+            "enterprise": session.get(Enterprise, loan.enterprise_id),
+            "events": events,
+            "timeline": _timeline(loan),
+            "changes": changes[::-1],
+            "claims": claims,
+        },
+    )
 
 
 def _timeline(loan: Loan) -> list[tuple[str, Any, bool]]:
@@ -297,7 +448,11 @@ def _timeline(loan: Loan) -> list[tuple[str, Any, bool]]:
         ("approved", loan.start_date, True),
         ("active", loan.first_disbursed_on, loan.first_disbursed_on is not None),
     ]
-    if loan.npl_since or loan.state in (LoanState.non_performing, LoanState.compensated, LoanState.written_off):
+    if loan.npl_since or loan.state in (
+        LoanState.non_performing,
+        LoanState.compensated,
+        LoanState.written_off,
+    ):
         steps.append(("non_performing", loan.npl_since, loan.npl_since is not None))
     if loan.compensated_on:
         steps.append(("compensated", loan.compensated_on, True))
@@ -313,41 +468,74 @@ def _timeline(loan: Loan) -> list[tuple[str, Any, bool]]:
 
 @router.get("/claims")
 def claim_register(
-    request: Request, session: DbSession, user: Reader, state: Annotated[str, Query(max_length=16)] = "",
-    bank_id: Annotated[int | None, Query(ge=1)] = None, sort: Sort = None, order: Order = None,
+    request: Request,
+    session: DbSession,
+    user: Reader,
+    state: Annotated[str, Query(max_length=16)] = "",
+    bank_id: Annotated[int | None, Query(ge=1)] = None,
+    sort: Sort = None,
+    order: Order = None,
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    stmt = select(Claim, Loan.bank_loan_ref, Enterprise.name).join(Loan, Loan.id == Claim.loan_id).join(
-        Enterprise, Enterprise.id == Loan.enterprise_id
+    stmt = (
+        select(Claim, Loan.bank_loan_ref, Enterprise.name)
+        .join(Loan, Loan.id == Claim.loan_id)
+        .join(Enterprise, Enterprise.id == Loan.enterprise_id)
     )
     if state in {s.value for s in ClaimState}:
         stmt = stmt.where(Claim.state == ClaimState(state))
     if bank_id:
         stmt = stmt.where(Claim.bank_id == bank_id)
     found = listing(
-        session, stmt, sorts={"filed_on": Claim.filed_on, "claimed": Claim.claimed_fen, "state": Claim.state},
-        id_column=Claim.id, sort=sort or "filed_on", order=order or ("desc" if sort is None else None),
-        page_no=page_no, query={"state": state, "bank_id": str(bank_id or "")}, scalars=False,
+        session,
+        stmt,
+        sorts={"filed_on": Claim.filed_on, "claimed": Claim.claimed_fen, "state": Claim.state},
+        id_column=Claim.id,
+        sort=sort or "filed_on",
+        order=order or ("desc" if sort is None else None),
+        page_no=page_no,
+        query={"state": state, "bank_id": str(bank_id or "")},
+        scalars=False,
     )
     banks = _bank_options(session)
     return page(
-        request, user, "console/claims.html",
-        {"list": found, "state": state, "bank_id": bank_id, "banks": banks, "bank_codes": {b.id: b.code for b in banks}, "bank_options": [(b.id, b.code) for b in banks],
-         "states": list(ClaimState), "by_state": reports.claims_by_state(session, reports.Scope(None))},
-    )  # fmt: skip
+        request,
+        user,
+        "console/claims.html",
+        {
+            "list": found,
+            "state": state,
+            "bank_id": bank_id,
+            "banks": banks,
+            "bank_codes": {b.id: b.code for b in banks},
+            "bank_options": [(b.id, b.code) for b in banks],
+            "states": list(ClaimState),
+            "by_state": reports.claims_by_state(session, reports.Scope(None)),
+        },
+    )
 
 
 @router.get("/contributions")
 def contribution_register(
-    request: Request, session: DbSession, user: Reader, source: Annotated[str, Query(max_length=16)] = "",
-    sort: Sort = None, order: Order = None, page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    request: Request,
+    session: DbSession,
+    user: Reader,
+    source: Annotated[str, Query(max_length=16)] = "",
+    sort: Sort = None,
+    order: Order = None,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
     stmt = select(Contribution)
     if source in ("city", "district"):
         stmt = stmt.where(Contribution.source == source)
     found = listing(
-        session, stmt, sorts={"value_date": Contribution.value_date, "amount": Contribution.amount_fen},
-        id_column=Contribution.id, sort=sort or "value_date", order=order or ("desc" if sort is None else None),
-        page_no=page_no, query={"source": source},
+        session,
+        stmt,
+        sorts={"value_date": Contribution.value_date, "amount": Contribution.amount_fen},
+        id_column=Contribution.id,
+        sort=sort or "value_date",
+        order=order or ("desc" if sort is None else None),
+        page_no=page_no,
+        query={"source": source},
     )
     return page(request, user, "console/contributions.html", {"list": found, "source": source})

@@ -77,7 +77,9 @@ def page(
             csrf_token=user.csrf_token(settings),
             notice=NOTICES.get(done) if done else None,
         )
-    return templates.render(request, name, {**base, **(context or {})}, status_code=status_code, headers=headers)
+    return templates.render(
+        request, name, {**base, **(context or {})}, status_code=status_code, headers=headers
+    )
 
 
 def fragment(request: Request, user: Staffer, name: str, context: Mapping[str, Any]) -> str:

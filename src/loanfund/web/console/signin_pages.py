@@ -20,7 +20,7 @@ from loanfund.web.messages import sentence
 from loanfund.web.templating import gettext_for
 
 from . import auth
-from .auth import COOKIE, PATH, SignedIn, Staffer, SignInRequired, settings_of
+from .auth import COOKIE, PATH, SignedIn, SignInRequired, Staffer, settings_of
 from .render import NOTICES, done, errors_of, page
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
@@ -45,7 +45,12 @@ def _set_cookie(request: Request, response: Response, token: str) -> None:
 
 
 def _sign_in_page(
-    request: Request, *, login: str = "", next_url: str = "", error: str | None = None, status_code: int = 200,
+    request: Request,
+    *,
+    login: str = "",
+    next_url: str = "",
+    error: str | None = None,
+    status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
     return page(
@@ -64,7 +69,7 @@ def _sign_in_page(
 
 
 @router.get("/sign-in")
-def sign_in_form(request: Request, next: str = "") -> Response:  # noqa: A002 - the query parameter's name
+def sign_in_form(request: Request, next: str = "") -> Response:
     return _sign_in_page(request, next_url=_safe_next(next))
 
 
@@ -75,7 +80,7 @@ def sign_in(
     login: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     otp: Annotated[str, Form(max_length=16)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "",  # noqa: A002
+    next: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     csrf.verify(request, csrf_token)
@@ -97,8 +102,14 @@ def sign_in(
         )
     except signin.SignInFailed as exc:
         # the failure is stored for the throttle: answer (and so commit) rather than raise
-        return _sign_in_page(request, login=login, next_url=next, error=sentence(exc.code, gettext), status_code=401)
-    target = f"{PATH}/sign-in/code?next={_safe_next(next)}" if signed.row.second_factor_pending else _safe_next(next)
+        return _sign_in_page(
+            request, login=login, next_url=next, error=sentence(exc.code, gettext), status_code=401
+        )
+    target = (
+        f"{PATH}/sign-in/code?next={_safe_next(next)}"
+        if signed.row.second_factor_pending
+        else _safe_next(next)
+    )
     response = RedirectResponse(target, status_code=303)
     _set_cookie(request, response, signed.token)
     return response
@@ -116,7 +127,7 @@ Pending = Annotated[signin.Current, Depends(_pending)]
 
 
 @router.get("/sign-in/code")
-def code_form(request: Request, current: Pending, next: str = "") -> Response:  # noqa: A002
+def code_form(request: Request, current: Pending, next: str = "") -> Response:
     if not current.row.second_factor_pending:
         return RedirectResponse(_safe_next(next), status_code=303)
     if current.staff.totp_enabled_at is None:
@@ -124,7 +135,9 @@ def code_form(request: Request, current: Pending, next: str = "") -> Response:  
     return page(request, None, "console/sign_in_code.html", _code_context(request, current, next))
 
 
-def _code_context(request: Request, current: signin.Current, next_url: str, error: str | None = None) -> dict[str, object]:
+def _code_context(
+    request: Request, current: signin.Current, next_url: str, error: str | None = None
+) -> dict[str, object]:
     return {
         "next": _safe_next(next_url),
         "error": error,
@@ -139,19 +152,25 @@ def code_submit(
     session: DbSession,
     current: Pending,
     otp: Annotated[str, Form(max_length=16)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "",  # noqa: A002
+    next: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     if not csrf.check(settings_of(request), auth.binding(current), csrf_token):
         raise csrf.CsrfRefused("The form has expired; reload the page")
     gettext = gettext_for(request)
     try:
-        signin.complete_second_factor(session, settings_of(request), current, otp, address=auth.address(request))
+        signin.complete_second_factor(
+            session, settings_of(request), current, otp, address=auth.address(request)
+        )
     except signin.SignInThrottled as exc:
         message = sentence(exc.code, gettext, {"retry_after_s": exc.retry_after_s})
         return page(
-            request, None, "console/sign_in_code.html", _code_context(request, current, next, message),
-            status_code=429, headers=exc.headers,
+            request,
+            None,
+            "console/sign_in_code.html",
+            _code_context(request, current, next, message),
+            status_code=429,
+            headers=exc.headers,
         )
     except signin.SignInFailed as exc:
         context = _code_context(request, current, next, sentence(exc.code, gettext))
@@ -192,7 +211,10 @@ def _enrolment(request: Request, current: signin.Current, error: str | None = No
 def enrol_form(request: Request, session: DbSession, current: Pending) -> Response:
     """Enrol a one-time code: open to a signed-in staff member, and to a sign-in waiting for it."""
     if current.staff.totp_enabled_at is not None:
-        return RedirectResponse(f"{PATH}/sign-in/code" if current.row.second_factor_pending else f"{PATH}/account", status_code=303)
+        return RedirectResponse(
+            f"{PATH}/sign-in/code" if current.row.second_factor_pending else f"{PATH}/account",
+            status_code=303,
+        )
     if current.staff.totp_secret is None:
         signin.start_enrolment(session, current.staff)
     user = None if current.row.second_factor_pending else Staffer(current)
@@ -214,7 +236,13 @@ def enrol_confirm(
     except LoanfundError as exc:
         error, _ = errors_of(request, exc)
         user = None if current.row.second_factor_pending else Staffer(current)
-        return page(request, user, "console/enrol.html", _enrolment(request, current, error), status_code=exc.status_code)
+        return page(
+            request,
+            user,
+            "console/enrol.html",
+            _enrolment(request, current, error),
+            status_code=exc.status_code,
+        )
     current.row.second_factor_pending = False
     return done(f"{PATH}/account", "enrolled")
 
@@ -239,7 +267,9 @@ def change_password(
         try:
             signin.set_password(session, settings, user.actor, user.current.staff, new_password)
         except InvalidInput as exc:
-            errors["new_password"] = sentence(exc.code, gettext, {"min_length": settings.console_password_min_length})
+            errors["new_password"] = sentence(
+                exc.code, gettext, {"min_length": settings.console_password_min_length}
+            )
     if errors:
         return page(request, user, "console/account.html", {"errors": errors, "error": None}, status_code=422)
     response = done(f"{PATH}/sign-in", "password")

@@ -75,7 +75,9 @@ def queues(session: Session, user: Staffer) -> dict[str, Any]:
     approved = list(reports.claims_register(session, _ALL, state=ClaimState.approved, stream=False).rows)
     reviewed = {
         r[0]: r[1]
-        for r in session.execute(select(Claim.id, Claim.reviewed_by).where(Claim.state == ClaimState.approved))
+        for r in session.execute(
+            select(Claim.id, Claim.reviewed_by).where(Claim.state == ClaimState.approved)
+        )
     }
     regrade = list(
         session.scalars(
@@ -91,7 +93,11 @@ def queues(session: Session, user: Staffer) -> dict[str, Any]:
             .limit(QUEUE_LIMIT)
         )
     )
-    suspended = [b for b in breakers.list_breakers(session) if b.state == breakers.BreakerState.suspended and not b.lifted]
+    suspended = [
+        b
+        for b in breakers.list_breakers(session)
+        if b.state == breakers.BreakerState.suspended and not b.lifted
+    ]
     bank_rows = {b.id: b for b in session.scalars(select(Bank))}
     discrepancies = list(reports.discrepancies(session, _ALL, month_end=None, kind=None, stream=True).rows)
     return {
@@ -129,7 +135,10 @@ def claim_context(session: Session, user: Staffer, claim_id: int) -> dict[str, A
     enterprise = session.get(Enterprise, loan.enterprise_id)
     names = _staff_names(session, {i for i in (claim.reviewed_by, claim.paid_by) if i})
     may_review = user.may(Role.officer, Role.approver) and claim.state is ClaimState.submitted
-    may_reject = user.may(Role.officer, Role.approver) and claim.state in (ClaimState.submitted, ClaimState.approved)
+    may_reject = user.may(Role.officer, Role.approver) and claim.state in (
+        ClaimState.submitted,
+        ClaimState.approved,
+    )
     approved = claim.state is ClaimState.approved
     return {
         "claim": claim,
@@ -214,9 +223,13 @@ def claim_action(
         session.rollback()
         context = claim_context(session, user, claim_id)
         error, errors = errors_of(request, exc)
-        context.update(error=error, errors=errors, form={"amount": amount, "reason": reason, "action": action})
+        context.update(
+            error=error, errors=errors, form={"amount": amount, "reason": reason, "action": action}
+        )
         return page(request, user, "console/claim.html", context, status_code=exc.status_code)
-    return done(f"{PATH}/claims/{claim_id}", {"approve": "approved", "reject": "rejected", "pay": "paid"}[action])
+    return done(
+        f"{PATH}/claims/{claim_id}", {"approve": "approved", "reject": "rejected", "pay": "paid"}[action]
+    )
 
 
 # --- an application: re-grade ------------------------------------------------------------------------------
@@ -294,7 +307,9 @@ def regrade(
         session.rollback()
         context = application_context(session, user, application_no)
         error, errors = errors_of(request, exc)
-        context.update(error=error, errors=errors, form={"grade": grade, "credit_line": credit_line, "reason": reason})
+        context.update(
+            error=error, errors=errors, form={"grade": grade, "credit_line": credit_line, "reason": reason}
+        )
         return page(request, user, "console/application.html", context, status_code=exc.status_code)
     return done(f"{PATH}/applications/{application_no}", "regraded")
 
