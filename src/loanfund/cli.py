@@ -309,6 +309,7 @@ def demo(
     typer.echo("demo data created. Keys (shown once):")
     for line in lines:
         typer.echo(f"  {line}")
+    _echo_sign_ins()
     if keys_file:
         import json
         import os
@@ -340,12 +341,24 @@ loanfund is starting on {base_url}   (API docs: {base_url}/docs)
   curl -H 'Authorization: Bearer {bank}' {base_url}/api/v1/banks/me
   curl -H 'Authorization: Bearer {officer}' '{base_url}/api/v1/enterprises?limit=5'
 """)
+    typer.echo(f"The bureau console: {base_url}/console/")
     if keys:
+        _echo_sign_ins()
         typer.echo(f"Demo keys ({keys_file}):")
         for who, key in keys.items():
             typer.echo(f"  {who:<28} {key}")
     else:
         typer.echo("No demo keys on disk: create some with `loanfund staff create` / `loanfund bank create`.")
+
+
+def _echo_sign_ins() -> None:
+    """The demo staff's console sign-ins (development only: the demo is refused in production)."""
+    from loanfund.demo.seed import STAFF
+    from loanfund.demo.work import DEMO_LOGINS, DEMO_PASSWORD
+
+    typer.echo(f"Demo console sign-ins (development only), password {DEMO_PASSWORD}:")
+    for name, role in STAFF:
+        typer.echo(f"  {DEMO_LOGINS[name]:<12} {role.value:<9} {name}")
 
 
 def _decimal(value: str) -> Decimal:

@@ -103,3 +103,23 @@ def errors_of(request: Request, exc: LoanfundError) -> tuple[str, dict[str, str]
     """The sentence for the top of the form and the sentences beside the fields it names."""
     gettext = gettext_for(request)
     return error_sentence(exc, gettext), field_errors(exc, gettext)
+
+
+# Words the templates translate from a record's value (`_(claim.state.value)`), listed for extraction
+VOCABULARY: Final = [
+    # claim, application, loan, bank and breaker states
+    N_("submitted"), N_("approved"), N_("rejected"), N_("paid"),
+    N_("ineligible"), N_("pending_bank"), N_("lent"),
+    N_("enterprise_not_in_registry"), N_("enterprise_not_registered_tech"), N_("score_below_threshold"),
+    N_("active"), N_("overdue"), N_("non_performing"), N_("compensated"), N_("written_off"), N_("settled"),
+    N_("suspended"), N_("normal"), N_("warning"), N_("stopped"),
+    # events, recoveries, discrepancies, contribution sources, who acted
+    N_("disbursement"), N_("repayment"), N_("delinquency"), N_("recovery"), N_("remittance"),
+    N_("balance_mismatch"), N_("missing_from_report"), N_("unknown_loan"), N_("not_open"), N_("update_refused"),
+    N_("city"), N_("district"), N_("staff"), N_("bank"), N_("enterprise"), N_("system"),
+    # roles
+    N_("analyst"), N_("officer"), N_("approver"), N_("admin"),
+    # knowledge-value indicators
+    N_("invention_patents"), N_("utility_model_patents"), N_("software_copyrights"), N_("rd_intensity_pct"),
+    N_("rd_staff_pct"), N_("senior_talent"), N_("high_tech_certificate"),
+]  # fmt: skip
