@@ -115,7 +115,8 @@ VOCABULARY: Final = [
     N_("suspended"), N_("normal"), N_("warning"), N_("stopped"),
     # events, recoveries, discrepancies, contribution sources, who acted
     N_("disbursement"), N_("repayment"), N_("delinquency"), N_("recovery"), N_("remittance"),
-    N_("balance_mismatch"), N_("missing_from_report"), N_("unknown_loan"), N_("not_open"), N_("update_refused"),
+    N_("balance_mismatch"), N_("missing_from_report"), N_("unknown_loan"), N_("not_open"),
+    N_("update_refused"),
     N_("city"), N_("district"), N_("staff"), N_("bank"), N_("enterprise"), N_("system"),
     # roles
     N_("analyst"), N_("officer"), N_("approver"), N_("admin"),
