@@ -9,7 +9,7 @@ KEYS_FILE ?= .demo-keys.json
 LOANFUND_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 export LOANFUND_TEST_POSTGRES_URL
 
-.PHONY: install assets browser i18n run migrate demo test lint typecheck migrations-check test-sqlite test-postgres fmt bench fuzz load clean
+.PHONY: install assets browser i18n screenshots run migrate demo test lint typecheck migrations-check test-sqlite test-postgres fmt bench fuzz load clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,13 +37,17 @@ browser:
 	fi
 	@test -x /usr/bin/chromium && echo "browser: $$(/usr/bin/chromium --version 2>/dev/null)"
 
+# The portal's pages at phone width, as pictures for the README (docs/screenshots/portal-*.png).
+screenshots: install browser
+	LOANFUND_SCREENSHOTS=docs/screenshots $(BIN)/pytest --db sqlite -p no:cacheprovider -q tests/web/test_portal_browser.py -k phone
+
 # The pages' catalogues: extract each part's messages, then update its zh_CN catalogue (a translator
 # edits src/loanfund/web/locale/zh_CN/LC_MESSAGES/<part>.po; tests/web checks nothing is left out).
 LOCALE := src/loanfund/web/locale
 EXTRACT := $(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output --project loanfund
 i18n: install
 	$(EXTRACT) -o $(LOCALE)/kit.pot src/loanfund/web/*.py src/loanfund/web/templates
-	$(EXTRACT) -o $(LOCALE)/portal.pot src/loanfund/web/portal
+	$(EXTRACT) -o $(LOCALE)/portal.pot src/loanfund/web/portal src/loanfund/applications/reasons.py
 	$(EXTRACT) -o $(LOCALE)/console.pot src/loanfund/web/console
 	@for d in kit portal console; do \
 		if [ -f $(LOCALE)/zh_CN/LC_MESSAGES/$$d.po ]; then \
@@ -58,6 +62,7 @@ demo: migrate
 	$(BIN)/loanfund demo --if-empty --keys-file $(KEYS_FILE)
 
 run: demo
+	@echo "Enterprise portal: http://$(HOST):$(PORT)/"
 	@$(BIN)/loanfund howto --keys-file $(KEYS_FILE) --base-url http://$(HOST):$(PORT)
 	$(BIN)/loanfund serve --host $(HOST) --port $(PORT)
 

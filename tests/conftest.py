@@ -74,6 +74,22 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis the shared rate limits are tested on (LOANFUND_TEST_REDIS_URL; each test uses a key
+    prefix of its own). Unreachable → the test fails: the shared limits are tested on every run."""
+    import redis
+
+    url = os.environ.get("LOANFUND_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis unreachable at {url} ({exc}); start it (see .ci/run) or set LOANFUND_TEST_REDIS_URL"
+        )
+    return url
+
+
+@pytest.fixture(scope="session")
 def backend(pytestconfig: pytest.Config) -> str:
     return str(pytestconfig.getoption("--db"))
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from loanfund import __version__
 from loanfund.applications.router import router as applications_router
 from loanfund.audit.router import router as audit_router
+from loanfund.banks.router import public_router as partner_banks_router
 from loanfund.banks.router import router as banks_router
 from loanfund.claims.router import router as claims_router
 from loanfund.core.config import Settings, get_settings
@@ -25,7 +26,7 @@ from loanfund.core.logging import configure_logging
 from loanfund.core.middleware import RequestContextMiddleware, document_body_limit
 from loanfund.core.migrations import head_revision
 from loanfund.core.params import single_valued_query
-from loanfund.core.ratelimit import RateLimiter
+from loanfund.core.ratelimit import limiter_for
 from loanfund.enterprises.router import router as enterprises_router
 from loanfund.fund.oversight_router import router as fund_oversight_router
 from loanfund.fund.router import router as fund_router
@@ -37,6 +38,7 @@ from loanfund.reports.router import router as reports_router
 from loanfund.staff.router import router as staff_router
 from loanfund.status_reports.router import router as status_reports_router
 from loanfund.web import console, pages
+from loanfund.web.portal import router as portal
 
 TAGS = [
     {"name": "bank", "description": "Partner banks: their profile, loans, events, reports and claims"},
@@ -97,7 +99,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.head_revision = head_revision()
-    app.state.rate_limiter = RateLimiter()  # per process; see core/ratelimit.py
+    app.state.rate_limiter = limiter_for(settings)  # shared through Redis if set; see core/ratelimit.py
     app.state.single_events = GroupCommit(
         partial(grouped.post_many, settings),
         max_group=settings.group_commit_max_items,
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     routers = (
         ops_router,
         banks_router,
+        partner_banks_router,
         enterprises_router,
         rates_router,
         applications_router,
@@ -133,5 +136,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in routers:
         app.include_router(router)
     pages.install(app)  # static files and HTML error pages for the pages (web/)
+    app.include_router(portal.router)
+    pages.mount_static(app, "portal", portal.STATIC)
     console.install(app)  # the bureau console at /console/
     return app

@@ -114,6 +114,7 @@ NOT_ROUTES = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 
 def api_routes(app: FastAPI) -> dict[tuple[str, str], Any]:
     """(METHOD, path template) → the route, for every API route of the app, however routers are nested.
+    Pages (routes left out of the OpenAPI document) are not API routes.
 
     Recent FastAPI keeps included routers as lazy `_IncludedRouter` entries in `app.routes`;
     `iter_route_contexts` flattens them into routes with their full path, tags and dependencies.
@@ -125,7 +126,7 @@ def api_routes(app: FastAPI) -> dict[tuple[str, str], Any]:
         original = getattr(entry, "original_route", entry)
         if not isinstance(original, APIRoute) or entry.path in NOT_ROUTES:
             continue
-        if not original.include_in_schema:  # pages for people (web/): tested by tests/web
+        if not original.include_in_schema:  # pages for people (web/): tested in tests/web
             continue
         for method in sorted(entry.methods):
             out[(method, entry.path)] = entry

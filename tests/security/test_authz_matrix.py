@@ -104,6 +104,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/banks"):                       Row("401 403 403 403 201 403 403 401",
                                                          body=lambda w: {"code": "MATRIX", "name": "M"}),
     ("GET", "/api/v1/banks"):                        Row("401 200 200 200 200 200 200 401"),
+    ("GET", "/api/v1/partner-banks"):                Row("200 200 200 200 200 200 200 200"),
     ("GET", "/api/v1/banks/me"):                     Row("401 200 200 403 403 403 403 401"),
     ("GET", "/api/v1/banks/{bank_id}"):              Row("401 200 404 200 200 200 200 401"),
     ("PATCH", "/api/v1/banks/{bank_id}"):            Row("401 403 403 403 200 403 403 401",
@@ -142,6 +143,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/applications/{application_no}/override"):
                                                      Row("401 403 403 403 200 403 403 401",
                                                          body=lambda w: {"grade": "B", **REASON}),
+    ("POST", "/api/v1/applications/{application_no}/status-token"):
+                                                     Row("401 403 403 403 200 403 403 401",
+                                                         body=lambda w: REASON),
     ("GET", "/api/v1/bank/applications"):            Row("401 200 200 403 403 403 403 401"),
     ("GET", "/api/v1/bank/applications/{application_no}"):
                                                      Row("401 200 404 403 403 403 403 401"),
@@ -345,7 +349,12 @@ def test_another_banks_records_are_not_found() -> None:
 
 def test_a_status_token_is_not_a_key() -> None:
     tok = _column("enterprise")
-    public = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/v1/applications")}
+    public = {
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("POST", "/api/v1/applications"),
+        ("GET", "/api/v1/partner-banks"),
+    }
     status_route = ("GET", "/api/v1/applications/{application_no}")
     assert tok[status_route] == 200
     assert {k: v for k, v in tok.items() if k not in public | {status_route} and v != 401} == {}

@@ -181,7 +181,7 @@ def test_every_public_endpoint_is_rate_limited_and_says_so(app: FastAPI, client:
                 f"{method} {path} takes no key and is not rate-limited: add Depends(limit_public)"
             )
     assert not problems, "\n".join(problems)
-    assert limited == 2
+    assert limited == 3
 
 
 def test_rate_limit_is_per_client_address(

@@ -229,6 +229,8 @@ BASE_HEADERS = {
     "cross-origin-resource-policy": "same-origin",
     "strict-transport-security": "max-age=31536000; includeSubDomains",
 }
+from loanfund.web.templating import CONTENT_SECURITY_POLICY  # noqa: E402
+
 API_HEADERS = {
     **BASE_HEADERS,
     "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
@@ -266,7 +268,7 @@ def test_security_headers_on_every_kind_of_response(
         "200 with a key": c.get("/api/v1/loans", headers=world.headers("bank_own")),
         "401": c.get("/api/v1/loans"),
         "403": c.get("/api/v1/keys", headers=world.headers("analyst")),
-        "404 unknown route": c.get("/nothing/here"),
+        "404 unknown route": c.get("/api/v1/nothing/here"),
         "404 record": c.get("/api/v1/loans/999999999", headers=world.headers("admin")),
         "405": c.delete("/healthz"),
         "413 by length": c.post("/api/v1/applications", content=b"x" * 2048),
@@ -300,6 +302,12 @@ def test_security_headers_on_every_kind_of_response(
         assert r.headers.get("x-request-id")
         assert "access-control-allow-origin" not in r.headers
     assert "a bug" not in answers["500"].text
+    # a page (outside /api/) has the page policy: its own origin only, never another host
+    page = c.get("/nothing/here")
+    assert page.status_code == 404
+    assert {k: page.headers.get(k) for k in BASE_HEADERS} == BASE_HEADERS
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert page.headers["cache-control"] == "no-store"
     docs = c.get("/docs")
     assert docs.status_code == 200
     assert {k: docs.headers.get(k) for k in BASE_HEADERS} == BASE_HEADERS

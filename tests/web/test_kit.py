@@ -42,17 +42,18 @@ def _messages(part: str) -> set[str]:
     """The message ids used by one part of the pages: the kit (its templates and modules) or an
     audience's package (`web/<part>/`)."""
     dirs = [WEB / "templates"] if part == "kit" else [WEB / part]
-    method_map = [("**.py", "python"), ("**.html", "jinja2")]
-    options = {"**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
+    extra = {"portal": [WEB.parent / "applications" / "reasons.py"]}.get(part, [])
+    method_map = [("**.py", "python"), ("**.html", "jinja2"), ("**.txt", "jinja2")]
+    jinja = {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}
+    options = {"**.html": jinja, "**.txt": jinja}
     found: set[str] = set()
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     for d in dirs:
         for _, _, msg, _, _ in extract_from_dir(d, method_map, options, keywords=keywords):
             found.add(msg if isinstance(msg, str) else msg[0])
-    if part == "kit":
-        for py in WEB.glob("*.py"):
-            for _, _, msg, _, _ in extract_from_dir(WEB, [(py.name, "python")], keywords=keywords):
-                found.add(msg if isinstance(msg, str) else msg[0])
+    for py in extra + (list(WEB.glob("*.py")) if part == "kit" else []):
+        for _, _, msg, _, _ in extract_from_dir(py.parent, [(py.name, "python")], keywords=keywords):
+            found.add(msg if isinstance(msg, str) else msg[0])
     return found
 
 

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from loanfund.applications import repository, service
 from loanfund.applications.models import Application, ApplicationStatus
@@ -18,13 +19,16 @@ from loanfund.applications.schemas import (
     Grade,
     OverrideCreate,
     RejectionCreate,
+    StatusTokenReissue,
+    StatusTokenReissued,
 )
 from loanfund.core.auth import BankCaller, BureauOfficer, BureauReader, SettingsDep
 from loanfund.core.clock import business_today
+from loanfund.core.config import Settings
 from loanfund.core.dates import IsoDate
 from loanfund.core.db import DbSession
 from loanfund.core.errors import NotFound, Unauthorized, responses
-from loanfund.core.idempotency import IdempotencyDep
+from loanfund.core.idempotency import Idempotency, IdempotencyDep, PublicIdempotencyDep
 from loanfund.core.pagination import Page, Pagination
 from loanfund.core.ratelimit import check_token_failures, count_token_failure, limit_public
 from loanfund.enterprises.schemas import CREDIT_CODE_PATTERN
@@ -56,27 +60,57 @@ def _full(session: DbSession, app: Application) -> ApplicationRead:
 # --- enterprises (public) ------------------------------------------------------------------------
 
 
+def created(session: Session, app: Application, token: str) -> ApplicationCreated:
+    return ApplicationCreated(
+        **ApplicationStatusRead.of(app, service.loan_summary(session, app.id)).model_dump(),
+        status_token=token,
+    )
+
+
 @router.post(
     "/applications",
     status_code=status.HTTP_201_CREATED,
+    response_model=ApplicationCreated,
     responses=responses(409, 422, 429, 503),
     tags=["enterprise"],
     summary="Apply for a knowledge-value credit loan (no key; rate-limited)",
     description=(
         "Evaluated at once. The answer carries the application number and a **status token shown once**; "
         "read the application later with `Authorization: Bearer <status token>`. An enterprise missing "
-        "from the registry or not a registered tech enterprise is taken but marked `ineligible`."
+        "from the registry or not a registered tech enterprise is taken but marked `ineligible`. With "
+        "`Idempotency-Key` a retry replays the first answer exactly (token included) and creates nothing."
     ),
     dependencies=[Depends(limit_public)],
 )
 def submit_application(
-    body: ApplicationCreate, session: DbSession, settings: SettingsDep, day: Today
-) -> ApplicationCreated:
-    app, token = service.submit_application(session, settings, body, today=day)
-    return ApplicationCreated(
-        **ApplicationStatusRead.of(app, service.loan_summary(session, app.id)).model_dump(),
-        status_token=token,
-    )
+    body: ApplicationCreate,
+    session: DbSession,
+    settings: SettingsDep,
+    day: Today,
+    idem: PublicIdempotencyDep,
+) -> Response:
+    return submit(session, settings, body, day, idem)
+
+
+def submit(
+    session: Session,
+    settings: Settings,
+    body: ApplicationCreate,
+    day: date,
+    idem: Idempotency,
+    *,
+    wait_s: float = 0.0,
+) -> Response:
+    """Submit once per idempotency key (the API's header, the portal form's nonce); the status token of a
+    keyed submission is sealed out of its stored answer."""
+    sealed = idem.sealed()
+
+    def produce() -> ApplicationCreated:
+        token = sealed.issue("lft") if sealed is not None else None
+        app, token = service.submit_application(session, settings, body, today=day, token=token)
+        return created(session, app, token)
+
+    return idem.run(body, 201, produce, sealed=sealed, wait_s=wait_s)
 
 
 @router.get(
@@ -160,6 +194,24 @@ def override_application(
         session, caller.actor, app, grade=body.grade, credit_line=body.credit_line, reason=body.reason
     )
     return _full(session, app)
+
+
+@router.post(
+    "/applications/{application_no}/status-token",
+    responses=_CHANGE_ERR,
+    tags=["bureau"],
+    summary="Reissue an applicant's lost status token (officer; audited; the old token stops working)",
+)
+def reissue_status_token(
+    application_no: AppNo,
+    body: StatusTokenReissue,
+    session: DbSession,
+    settings: SettingsDep,
+    caller: BureauOfficer,
+) -> StatusTokenReissued:
+    app = service.get_readable(session, caller, application_no, for_update=True)
+    token = service.reissue_status_token(session, settings, caller.actor, app, reason=body.reason)
+    return StatusTokenReissued(application_no=app.application_no, status_token=token)
 
 
 # --- partner banks --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from loanfund.applications.models import Application, ApplicationStatus, IneligibleReason
+from loanfund.applications.reasons import explain
 from loanfund.banks.schemas import BankCode, Reason
 from loanfund.core.money import NonNegativeYuan, PositiveYuan, YuanStr, yuan_str
 from loanfund.enterprises.schemas import CreditCode
@@ -153,6 +154,11 @@ def _decision(a: Application) -> DecisionRead | None:
     )
 
 
+class ExplanationRead(BaseModel):
+    why: str
+    what_to_do: str
+
+
 class LoanSummary(BaseModel):
     """The loan made from an approved application, as the applicant sees it."""
 
@@ -164,6 +170,8 @@ class LoanSummary(BaseModel):
     days_past_due: int
     start_date: date
     maturity_date: date
+    first_disbursed_on: date | None = None
+    settled_on: date | None = None
 
 
 class ApplicationStatusRead(BaseModel):
@@ -183,9 +191,13 @@ class ApplicationStatusRead(BaseModel):
     evaluation: EvaluationRead | None
     decision: DecisionRead | None
     loan: LoanSummary | None = Field(description="The loan made from the approval, once lent")
+    explanation: ExplanationRead | None = Field(
+        default=None, description="Why an ineligible or declined application went no further, and what to do"
+    )
 
     @classmethod
     def of(cls, a: Application, loan: LoanSummary | None) -> ApplicationStatusRead:
+        why = explain(a.status, a.ineligible_reason)
         return cls(
             application_no=a.application_no,
             status=a.status,
@@ -201,6 +213,7 @@ class ApplicationStatusRead(BaseModel):
             evaluation=_evaluation(a),
             decision=_decision(a),
             loan=loan,
+            explanation=ExplanationRead(why=why.why, what_to_do=why.what_to_do) if why else None,
         )
 
 
@@ -208,6 +221,17 @@ class ApplicationCreated(ApplicationStatusRead):
     status_token: str = Field(
         description="Shown once: present it as `Authorization: Bearer <token>` to read this application"
     )
+
+
+class StatusTokenReissue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason = Field(description="How the applicant was identified, for the audit log")
+
+
+class StatusTokenReissued(BaseModel):
+    application_no: str
+    status_token: str = Field(description="Shown once; the application's previous token no longer works")
 
 
 class IndicatorsRead(BaseModel):

@@ -103,9 +103,10 @@ def _move(app: Application, to: ApplicationStatus, action: str) -> None:
 
 
 def submit_application(
-    session: Session, settings: Settings, data: ApplicationCreate, *, today: date
+    session: Session, settings: Settings, data: ApplicationCreate, *, today: date, token: str | None = None
 ) -> tuple[Application, str]:
-    """Take an application and evaluate it at once. Returns it with its status token (shown once).
+    """Take an application and evaluate it at once. Returns it with its status token (shown once): a new
+    random one, or `token` (an idempotent request's, derived from its key: `core.idempotency.Sealed`).
 
     An enterprise missing from the registry, or not a registered tech enterprise, is taken but marked
     ineligible; so is one whose score is below the lowest grade band.
@@ -124,7 +125,7 @@ def submit_application(
             details=[{"field": "bank_code", "message": "the bank is suspended"}],
         )
     ent = enterprise_repository.by_code(session, data.credit_code)
-    token = new_secret("lft")
+    token = token or new_secret("lft")
     ind = data.indicators
     app = Application(
         application_no=f"~{secrets.token_hex(8)}",  # provisional: the number derives from the row id
@@ -203,6 +204,26 @@ def get_with_token(
     return app
 
 
+def reissue_status_token(
+    session: Session, settings: Settings, actor: Actor, app: Application, *, reason: str
+) -> str:
+    """A new status token for an applicant who lost theirs (shown once); the previous one stops working
+    at once. Audited with the officer's reason (how the applicant was identified), without either token."""
+    token = new_secret("lft")
+    app.status_token_hash = token_hash(settings, token)
+    session.flush()
+    record(
+        session,
+        actor,
+        "application.status_token_reissue",
+        "application",
+        app.application_no,
+        after={"application_no": app.application_no, "status": app.status.value},
+        reason=reason,
+    )
+    return token
+
+
 def get_readable(
     session: Session, principal: Principal, application_no: str, *, for_update: bool = False
 ) -> Application:
@@ -226,6 +247,8 @@ def loan_summary(session: Session, application_id: int) -> LoanSummary | None:
         days_past_due=loan.days_past_due,
         start_date=loan.start_date,
         maturity_date=loan.maturity_date,
+        first_disbursed_on=loan.first_disbursed_on,
+        settled_on=loan.settled_on,
     )
 
 

@@ -30,5 +30,13 @@ def list_readable(
     return list(session.scalars(stmt))
 
 
+def list_public(session: Session, *, after_id: int | None, limit: int) -> list[Bank]:
+    """Every partner bank, for the public list (the router shows only public details)."""
+    stmt = select(Bank).order_by(Bank.id).limit(limit)
+    if after_id is not None:
+        stmt = stmt.where(Bank.id > after_id)
+    return list(session.scalars(stmt))
+
+
 def by_code(session: Session, code: str) -> Bank | None:
     return session.scalar(select(Bank).where(Bank.code == code))

@@ -2,19 +2,33 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
 from loanfund.banks import repository, service
 from loanfund.banks.models import BankStatus
-from loanfund.banks.schemas import BankCreate, BankRead, BankUpdate, StatusChange
+from loanfund.banks.schemas import BankCreate, BankRead, BankUpdate, PartnerBankRead, StatusChange
 from loanfund.core.auth import AnyCaller, BankCaller, BureauOfficer, SettingsDep
 from loanfund.core.db import DbSession
 from loanfund.core.errors import NotFound, responses
 from loanfund.core.pagination import Page, Pagination
 from loanfund.core.params import IdPath
+from loanfund.core.ratelimit import limit_public
 
 router = APIRouter(prefix="/api/v1/banks")
+public_router = APIRouter(prefix="/api/v1")
 _ERR = responses(401, 403, 404, 409, 422, 503)
+
+
+@public_router.get(
+    "/partner-banks",
+    responses=responses(422, 429, 503),
+    tags=["public"],
+    summary="The partner banks an application may name (no key; public details only; rate-limited)",
+    dependencies=[Depends(limit_public)],
+)
+def list_partner_banks(session: DbSession, page: Pagination) -> Page[PartnerBankRead]:
+    rows = repository.list_public(session, after_id=page.after_id, limit=page.fetch)
+    return page.page(rows, PartnerBankRead.of, lambda b: b.id)
 
 
 @router.post(

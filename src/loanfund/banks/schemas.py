@@ -62,3 +62,15 @@ class BankRead(BaseModel):
             created_at=bank.created_at,
             updated_at=bank.updated_at,
         )
+
+
+class PartnerBankRead(BaseModel):
+    """A partner bank as anyone may see it: who it is and whether it takes applications."""
+
+    code: str = Field(description="The code to name in an application (`bank_code`)")
+    name: str
+    accepting_applications: bool
+
+    @classmethod
+    def of(cls, bank: Bank) -> PartnerBankRead:
+        return cls(code=bank.code, name=bank.name, accepting_applications=bank.status == BankStatus.active)

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     bureau_contact_email: str = "kjj@example.gov.cn"
     bureau_contact_address: str = "重庆市黔江区（示例地址）"
     bureau_contact_hours: str = "工作日 9:00–12:00、14:00–17:30"
+    # what the portal tells an applicant to expect (working days)
+    portal_bank_decision_days: int = Field(default=10, ge=1, le=90)
+    portal_disbursement_days: int = Field(default=5, ge=1, le=90)
 
     # --- business rules (DOMAIN.md "defaults") ----------------------------------------------
     default_fund_share: Decimal = Field(default=Decimal("0.80"), gt=0, le=1)

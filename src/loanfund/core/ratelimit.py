@@ -1,92 +1,131 @@
-"""Rate limits for the public (keyless) endpoints: a sliding window per client address.
+"""Rate limits for the public (keyless) endpoints and pages: a moving window per client address.
 
-The limiter keeps its counters in memory, so **limits are per process**: with `--workers N` (or several
-instances behind a balancer) a client may make up to N times the configured number of requests. Put a
-shared limiter in front (the reverse proxy) when that matters; this one is the floor, not the wall.
+The windows are kept by the `limits` library (its moving-window strategy: at most `limit` events in any
+`window_s` seconds). With `LOANFUND_REDIS_URL` set they live in Redis, so every process and host behind
+the same Redis enforces one limit together; without it each process keeps its own in memory, and with
+`--workers N` a client may make up to N times the configured number of requests. If Redis stops
+answering, each process falls back to its own memory (logged) rather than refusing every public request.
 
 The key is the peer address the server saw (`request.client.host`) and nothing else: headers such as
 `X-Forwarded-For` are set by the client and would let it choose its own bucket. Behind a reverse proxy,
 run uvicorn with `--proxy-headers --forwarded-allow-ips=<proxy>` so that the peer address is the client's.
 
-Two budgets use it: every request to a public endpoint (`public_rate_limit_per_minute`) and, stricter,
-every wrong status token an address presents (`status_token_failure_limit` per
+Two budgets use it: every request to a public endpoint or page (`public_rate_limit_per_minute`) and,
+stricter, every wrong status token an address presents (`status_token_failure_limit` per
 `status_token_failure_window_s`) so that guessing tokens or application numbers is slow.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 from fastapi import Request
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 from loanfund.core.config import Settings
 from loanfund.core.errors import RateLimited
 
+log = logging.getLogger("loanfund.ratelimit")
 PUBLIC = "public"
 TOKEN_FAILURES = "status_token_failures"
 _SWEEP_EVERY = 1024
 
 
 class RateLimiter:
-    """Sliding-window log: a key may have at most `limit` events in any `window_s` seconds. Thread-safe."""
+    """`hit` counts an event and says how long to wait if it was refused; `wait` only asks. Thread-safe
+    (the storages are). `storage_uri`: `memory://` (this process) or `redis://host:port/db` (shared)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        storage_uri: str = "memory://",
+        *,
+        prefix: str = "loanfund",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.shared = not storage_uri.startswith("memory")
+        options = {"key_prefix": f"{prefix}:limits"} if self.shared else {}
+        storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
+        assert isinstance(storage, Storage)  # a sync storage: the endpoints are sync
+        self.storage: Storage = storage
+        self._limiter = MovingWindowRateLimiter(self.storage)
+        self._local = MovingWindowRateLimiter(self._local_storage())  # the fallback while Redis is away
         self._clock = clock
-        self._lock = threading.Lock()
-        self._events: dict[tuple[str, str], deque[float]] = {}
-        self._windows: dict[str, float] = {}
         self._calls = 0
+        self._warned_at = 0.0
+
+    def _local_storage(self) -> MemoryStorage:
+        return self.storage if isinstance(self.storage, MemoryStorage) else MemoryStorage()
+
+    @staticmethod
+    def _item(limit: int, window_s: float) -> RateLimitItem:
+        return RateLimitItemPerSecond(limit, max(1, math.ceil(window_s)))
+
+    def _call(self, fn: Callable[[MovingWindowRateLimiter], float]) -> float:
+        try:
+            return fn(self._limiter)
+        except StorageError as exc:
+            now = time.monotonic()
+            if now - self._warned_at > 60:
+                self._warned_at = now
+                log.warning("rate-limit storage unavailable, limiting per process: %s", exc)
+            return fn(self._local)
 
     def hit(self, bucket: str, key: str, *, limit: int, window_s: float) -> float:
         """Count one event. Returns 0 if it is allowed, else the seconds until one would be (not counted)."""
-        with self._lock:
-            now = self._clock()
-            events = self._current(bucket, key, window_s, now)
-            if len(events) >= limit:
-                return self._wait(events, limit, window_s, now)
-            events.append(now)
-            self._maybe_sweep(now)
-            return 0.0
+        item = self._item(limit, window_s)
+
+        def run(limiter: MovingWindowRateLimiter) -> float:
+            if limiter.hit(item, bucket, key):
+                return 0.0
+            return self._until_free(limiter, item, bucket, key)
+
+        wait = self._call(run)
+        self._maybe_sweep()
+        return wait
 
     def wait(self, bucket: str, key: str, *, limit: int, window_s: float) -> float:
         """Seconds until `key` may have another event in `bucket` (0 if now), without counting one."""
-        with self._lock:
-            now = self._clock()
-            events = self._current(bucket, key, window_s, now)
-            return self._wait(events, limit, window_s, now) if len(events) >= limit else 0.0
+        item = self._item(limit, window_s)
+
+        def run(limiter: MovingWindowRateLimiter) -> float:
+            return 0.0 if limiter.test(item, bucket, key) else self._until_free(limiter, item, bucket, key)
+
+        return self._call(run)
+
+    def _until_free(self, limiter: MovingWindowRateLimiter, item: RateLimitItem, *ids: str) -> float:
+        # the window frees a place when the oldest event in it leaves
+        reset_at, _ = limiter.get_window_stats(item, *ids)
+        return max(reset_at - self._clock(), 0.001)
 
     def reset(self) -> None:
-        with self._lock:
-            self._events.clear()
-            self._windows.clear()
-            self._calls = 0
+        """Forget every window (this limiter's keys only, in Redis)."""
+        for storage in {id(s): s for s in (self.storage, self._local.storage)}.values():
+            storage.reset()
 
-    def _current(self, bucket: str, key: str, window_s: float, now: float) -> deque[float]:
-        self._windows[bucket] = window_s
-        events = self._events.setdefault((bucket, key), deque())
-        while events and events[0] <= now - window_s:
-            events.popleft()
-        return events
-
-    @staticmethod
-    def _wait(events: deque[float], limit: int, window_s: float, now: float) -> float:
-        # The oldest event that keeps the count at the limit must leave the window first.
-        return max(events[len(events) - limit] + window_s - now, 0.001)
-
-    def _maybe_sweep(self, now: float) -> None:
-        """Forget addresses whose events have all left their window, so memory follows active clients."""
+    def _maybe_sweep(self) -> None:
+        """Drop the in-memory entries of addresses whose windows are empty, so memory follows the active
+        clients (the storage empties their lists but keeps the keys)."""
         self._calls += 1
         if self._calls % _SWEEP_EVERY:
             return
-        stale = [
-            k for k, ev in self._events.items() if not ev or ev[-1] <= now - self._windows.get(k[0], 0.0)
-        ]
-        for k in stale:
-            del self._events[k]
+        for limiter in (self._limiter, self._local):
+            storage = limiter.storage
+            if isinstance(storage, MemoryStorage):
+                for key in [k for k, events in list(storage.events.items()) if not events]:
+                    storage.events.pop(key, None)
+
+
+def limiter_for(settings: Settings) -> RateLimiter:
+    """The limiter of one app: shared through Redis when `redis_url` is set, else this process's own."""
+    if settings.redis_url:
+        return RateLimiter(settings.redis_url, prefix=settings.redis_key_prefix)
+    return RateLimiter()
 
 
 def client_address(request: Request) -> str:

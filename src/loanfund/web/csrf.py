@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Final
+from typing import Annotated, Final
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from loanfund.core.config import Settings
 from loanfund.core.errors import Forbidden
@@ -60,10 +60,23 @@ class CsrfRefused(Forbidden):
     code = "csrf_failed"
 
 
-def verify(request: Request, token: str | None) -> None:
+def verify(request: Request, form: dict[str, str]) -> None:
     """Refuse (403 `csrf_failed`) a post whose token does not belong to this browser's cookie."""
-    settings: Settings = request.app.state.settings
-    if not check(settings, request.cookies.get(COOKIE), token):
+    if not is_valid(request, form):
         raise CsrfRefused(
             "The form has expired or did not come from this site; reload the page and try again"
         )
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """Dependency: the posted form's text fields (a page handler then calls `verify` or `is_valid`)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def is_valid(request: Request, form: dict[str, str]) -> bool:
+    settings: Settings = request.app.state.settings
+    return check(settings, request.cookies.get(COOKIE), form.get(FIELD))
+
+
+FormData = Annotated[dict[str, str], Depends(form_data)]

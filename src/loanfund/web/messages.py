@@ -77,11 +77,13 @@ def add_errors(more: Mapping[str, str]) -> None:
 
 
 # form validation (pydantic error types), per field where the field has its own rule
+_CREDIT_CODE_FORMAT = N_(
+    "A unified social credit code has 18 characters: digits and capital letters other than I, O, S, V and Z."
+)
 _FIELD_RULES: Mapping[tuple[str, str], str] = {
-    ("credit_code", "string_pattern_mismatch"): N_(
-        "A unified social credit code has 18 characters: "
-        "digits and capital letters other than I, O, S, V and Z."
-    ),
+    ("credit_code", "string_pattern_mismatch"): _CREDIT_CODE_FORMAT,
+    ("credit_code", "string_too_short"): _CREDIT_CODE_FORMAT,
+    ("credit_code", "string_too_long"): _CREDIT_CODE_FORMAT,
     ("contact_phone", "string_pattern_mismatch"): N_(
         "Enter a phone number of digits, for example 13800138000."
     ),
@@ -92,7 +94,7 @@ _FIELD_RULES: Mapping[tuple[str, str], str] = {
 }
 _TYPES: Mapping[str, str] = {
     "missing": N_("This field is required."),
-    "string_too_short": N_("This field is required."),
+    "string_too_short": N_("This is too short."),
     "string_too_long": N_("This is too long."),
     "string_pattern_mismatch": N_("This is not in the expected format."),
     "int_parsing": N_("Enter a whole number."),

@@ -50,7 +50,7 @@ class Templates:
         if env is None:
             env = Environment(
                 loader=self._loader,
-                autoescape=select_autoescape(["html", "xml"], default=True),
+                autoescape=select_autoescape(["html", "xml"], default_for_string=True, default=False),
                 undefined=StrictUndefined,
                 extensions=["jinja2.ext.i18n"],
                 trim_blocks=True,

@@ -83,7 +83,7 @@ def sign_in(
     next: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    csrf.verify(request, csrf_token)
+    csrf.verify(request, {csrf.FIELD: csrf_token})
     gettext = gettext_for(request)
     try:
         signed = signin.sign_in(

@@ -2,8 +2,8 @@
 failed sign-ins (the throttle).
 
 Revision ID: 3c5e7a9b1d24
-Revises: 7d1e4a6b2c90
-Create Date: 2026-12-06 03:40:00
+Revises: 3c5e7a9b1d20
+Create Date: 2026-12-06 04:10:00
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 import loanfund.core.db
 
 revision: str = "3c5e7a9b1d24"
-down_revision: str | Sequence[str] | None = "7d1e4a6b2c90"
+down_revision: str | Sequence[str] | None = "3c5e7a9b1d20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
