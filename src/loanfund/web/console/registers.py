@@ -18,7 +18,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from loanfund.applications.models import Application, ApplicationStatus
-from loanfund.audit.service import list_records
 from loanfund.banks.models import Bank, BankStatus
 from loanfund.claims.models import Claim, ClaimState
 from loanfund.core.db import DbSession
@@ -34,7 +33,7 @@ from loanfund.reports import service as reports
 from loanfund.staff.models import Role
 
 from .auth import PATH, Posting, Reader, settings_of
-from .render import done, errors_of, page
+from .render import done, errors_of, history_of, page
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
 PAGE_SIZE = 50
@@ -111,8 +110,14 @@ PageNo = Annotated[int, Query(ge=1, le=100_000)]
 Search = Annotated[str, Query(max_length=100)]
 
 
-def _bank_options(session: Session) -> list[Bank]:
-    return list(session.scalars(select(Bank).order_by(Bank.code)))
+def _bank_filter(session: Session, bank_id: int | None) -> dict[str, Any]:
+    """What a register's bank filter needs: the chosen bank, every bank's code by id, the options."""
+    banks = list(session.scalars(select(Bank).order_by(Bank.code)))
+    return {
+        "bank_id": bank_id,
+        "bank_codes": {b.id: b.code for b in banks},
+        "bank_options": [(b.id, b.code) for b in banks],
+    }
 
 
 # --- banks -------------------------------------------------------------------------------------------
@@ -160,18 +165,7 @@ def bank_page(request: Request, session: DbSession, user: Reader, bank_id: int) 
         raise NotFound("No such bank", code="bank_not_found")
     view = exposure(session, settings_of(request), bank_id=bank_id)
     breaker = next((b for b in breakers.list_breakers(session, bank_id)), None)
-    history = list_records(
-        session,
-        entity_type="bank",
-        entity_id=str(bank_id),
-        action=None,
-        actor_kind=None,
-        actor_id=None,
-        since=None,
-        until=None,
-        after_id=None,
-        limit=30,
-    )
+    history = history_of(session, "bank", str(bank_id), limit=30)
     return page(
         request,
         user,
@@ -320,7 +314,6 @@ def application_register(
         page_no=page_no,
         query={"q": q, "status": status, "bank_id": str(bank_id or "")},
     )
-    banks = _bank_options(session)
     return page(
         request,
         user,
@@ -329,10 +322,7 @@ def application_register(
             "list": found,
             "q": q,
             "status": status,
-            "bank_id": bank_id,
-            "banks": banks,
-            "bank_codes": {b.id: b.code for b in banks},
-            "bank_options": [(b.id, b.code) for b in banks],
+            **_bank_filter(session, bank_id),
             "statuses": list(ApplicationStatus),
         },
     )
@@ -385,7 +375,6 @@ def loan_register(
         query={"q": q, "state": state, "bank_id": str(bank_id or "")},
         scalars=False,
     )
-    banks = _bank_options(session)
     return page(
         request,
         user,
@@ -394,10 +383,7 @@ def loan_register(
             "list": found,
             "q": q,
             "state": state,
-            "bank_id": bank_id,
-            "banks": banks,
-            "bank_codes": {b.id: b.code for b in banks},
-            "bank_options": [(b.id, b.code) for b in banks],
+            **_bank_filter(session, bank_id),
             "states": list(LoanState),
         },
     )
@@ -413,18 +399,7 @@ def loan_page(request: Request, session: DbSession, user: Reader, loan_id: int) 
             select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.event_date, LoanEvent.id)
         )
     )
-    changes = list_records(
-        session,
-        entity_type="loan",
-        entity_id=str(loan_id),
-        action="loan.state_change",
-        actor_kind=None,
-        actor_id=None,
-        since=None,
-        until=None,
-        after_id=None,
-        limit=50,
-    )
+    changes = history_of(session, "loan", str(loan_id), action="loan.state_change")
     claims = list(session.scalars(select(Claim).where(Claim.loan_id == loan_id).order_by(Claim.id)))
     return page(
         request,
@@ -497,7 +472,6 @@ def claim_register(
         query={"state": state, "bank_id": str(bank_id or "")},
         scalars=False,
     )
-    banks = _bank_options(session)
     return page(
         request,
         user,
@@ -505,10 +479,7 @@ def claim_register(
         {
             "list": found,
             "state": state,
-            "bank_id": bank_id,
-            "banks": banks,
-            "bank_codes": {b.id: b.code for b in banks},
-            "bank_options": [(b.id, b.code) for b in banks],
+            **_bank_filter(session, bank_id),
             "states": list(ClaimState),
             "by_state": reports.claims_by_state(session, reports.Scope(None)),
         },

@@ -10,7 +10,10 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
+from loanfund.audit.models import AuditRecord
+from loanfund.audit.service import list_records
 from loanfund.core.errors import LoanfundError
 from loanfund.staff.models import Role
 from loanfund.web.messages import N_, error_sentence, field_errors
@@ -97,6 +100,24 @@ def done(url: str, key: str) -> Response:
     """Redirect after a successful post (post-redirect-get) with the notice to show."""
     sep = "&" if "?" in url else "?"
     return RedirectResponse(f"{url}{sep}{urlencode({'done': key})}", status_code=303)
+
+
+def history_of(
+    session: Session, entity_type: str, entity_id: str, *, action: str | None = None, limit: int = 50
+) -> list[AuditRecord]:
+    """A record's audit trail, newest first (the audit log's own query)."""
+    return list_records(
+        session,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        action=action,
+        actor_kind=None,
+        actor_id=None,
+        since=None,
+        until=None,
+        after_id=None,
+        limit=limit,
+    )
 
 
 def errors_of(request: Request, exc: LoanfundError) -> tuple[str, dict[str, str]]:

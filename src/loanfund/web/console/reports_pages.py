@@ -14,7 +14,7 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -130,19 +130,28 @@ REPORTS: dict[str, Spec] = {
 }
 
 
-def _params(
-    session: Session,
-    settings: Settings,
-    year: int | None,
-    bank_id: int | None,
-    state: str,
-    detail: bool,
-    month_end: date | None,
-    kind: str,
-    credit_code: str,
+Year = Annotated[int | None, Query(ge=2000, le=2100)]
+BankId = Annotated[int | None, Query(ge=1)]
+State = Annotated[str, Query(max_length=16)]
+Kind = Annotated[str, Query(max_length=32)]
+Code = Annotated[str, Query(max_length=18)]
+
+
+def report_params(
+    request: Request,
+    session: DbSession,
+    year: Year = None,
+    bank_id: BankId = None,
+    state: State = "",
+    detail: bool = False,
+    month_end: date | None = None,
+    kind: Kind = "",
+    credit_code: Code = "",
 ) -> Params:
+    """A report's filters from the query (every report takes the ones it names; the year defaults to
+    the dashboard's)."""
     return Params(
-        year=year or default_year(session, settings)[0],
+        year=year or default_year(session, settings_of(request))[0],
         bank_id=bank_id,
         state=ClaimState(state) if state in {s.value for s in ClaimState} else None,
         detail=detail,
@@ -150,6 +159,9 @@ def _params(
         kind=kind or None,
         credit_code=credit_code.strip().upper() or None,
     )
+
+
+ReportParams = Annotated[Params, Depends(report_params)]
 
 
 def _scope(session: Session, spec: Spec, params: Params) -> service.Scope:
@@ -183,13 +195,6 @@ def _cell(kind: ColumnKind, number_format: str | None, value: Any) -> tuple[str,
     return "plain", value
 
 
-Year = Annotated[int | None, Query(ge=2000, le=2100)]
-BankId = Annotated[int | None, Query(ge=1)]
-State = Annotated[str, Query(max_length=16)]
-Kind = Annotated[str, Query(max_length=32)]
-Code = Annotated[str, Query(max_length=18)]
-
-
 @router.get("")
 def report_index(request: Request, user: Reader) -> Response:
     return page(request, user, "console/reports.html", {"reports": REPORTS})
@@ -197,21 +202,10 @@ def report_index(request: Request, user: Reader) -> Response:
 
 @router.get("/{name}")
 def report_page(
-    request: Request,
-    session: DbSession,
-    user: Reader,
-    name: str,
-    year: Year = None,
-    bank_id: BankId = None,
-    state: State = "",
-    detail: bool = False,
-    month_end: date | None = None,
-    kind: Kind = "",
-    credit_code: Code = "",
+    request: Request, session: DbSession, user: Reader, name: str, params: ReportParams
 ) -> Response:
     spec = _spec(name)
     settings = settings_of(request)
-    params = _params(session, settings, year, bank_id, state, detail, month_end, kind, credit_code)
     report = None
     if name != "enterprise-history" or params.credit_code:
         report, _ = spec.build(session, settings, _scope(session, spec, params), params)
@@ -264,19 +258,12 @@ def report_download(
     session: DbSession,
     user: Reader,
     name: str,
+    params: ReportParams,
     format: ReportFormat = ReportFormat.xlsx,
-    year: Year = None,
-    bank_id: BankId = None,
-    state: State = "",
-    detail: bool = False,
-    month_end: date | None = None,
-    kind: Kind = "",
-    credit_code: Code = "",
 ) -> Response:
     spec = _spec(name)
     if format is ReportFormat.json:
         raise InvalidInput("Download as xlsx or csv", code="validation_error")
     settings = settings_of(request)
-    params = _params(session, settings, year, bank_id, state, detail, month_end, kind, credit_code)
     report, stem = spec.build(session, settings, _scope(session, spec, params), params)
     return render(report, format, stem)

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from loanfund.applications import service as applications
 from loanfund.applications.models import Application, ApplicationStatus, IneligibleReason
-from loanfund.audit.service import list_records
 from loanfund.banks import service as banks
 from loanfund.banks.models import Bank, BankStatus
 from loanfund.claims import service as claims
@@ -35,7 +34,7 @@ from loanfund.reports import service as reports
 from loanfund.staff.models import Role, Staff
 
 from .auth import PATH, Posting, Reader, Staffer, settings_of
-from .render import done, errors_of, page
+from .render import done, errors_of, history_of, page
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
 QUEUE_LIMIT = 100
@@ -152,18 +151,7 @@ def claim_context(session: Session, user: Staffer, claim_id: int) -> dict[str, A
         "may_reject": may_reject,
         "i_reviewed": approved and claim.reviewed_by == user.id,
         "may_pay": approved and user.may(Role.approver) and claim.reviewed_by != user.id,
-        "history": list_records(
-            session,
-            entity_type="claim",
-            entity_id=str(claim.id),
-            action=None,
-            actor_kind=None,
-            actor_id=None,
-            since=None,
-            until=None,
-            after_id=None,
-            limit=50,
-        ),
+        "history": history_of(session, "claim", str(claim.id)),
         "errors": {},
         "error": None,
         "form": {},
@@ -250,18 +238,7 @@ def application_context(session: Session, user: Staffer, application_no: str) ->
         "bank": bank,
         "loan": applications.loan_summary(session, app.id),
         "may_regrade": may_regrade,
-        "history": list_records(
-            session,
-            entity_type="application",
-            entity_id=app.application_no,
-            action=None,
-            actor_kind=None,
-            actor_id=None,
-            since=None,
-            until=None,
-            after_id=None,
-            limit=50,
-        ),
+        "history": history_of(session, "application", app.application_no),
         "errors": {},
         "error": None,
         "form": {},
