@@ -362,6 +362,7 @@ class Summary:
     cumulative_enterprises_served: int
     before: LedgerFigures  # the fund at the end of the previous year
     after: LedgerFigures  # the fund at the end of the year
+    lines: list[BankLine]  # the figures by bank that the totals add up (the by-bank report's lines)
 
     @property
     def average_loan_fen(self) -> int | None:
@@ -426,6 +427,7 @@ def summary(session: Session, scope: Scope, year: int) -> Summary:
         cumulative_enterprises_served=ever,
         before=before,
         after=after,
+        lines=lines,
     )
 
 

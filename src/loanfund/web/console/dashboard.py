@@ -72,7 +72,7 @@ def dashboard_data(session: Session, settings: Settings, year: int, gettext: Any
     read = SummaryRead.of(summary)
     flows = reports.fund_flows(session, scope, year)
     this_year, last_year = reports.by_month(session, scope, year), reports.by_month(session, scope, year - 1)
-    banks = reports.by_bank(session, scope, year)
+    banks = summary.lines  # the by-bank report's lines, already read for the summary
     by_state = reports.claims_by_state(session, scope)
     charts = {
         "fund_balance": {
@@ -92,8 +92,8 @@ def dashboard_data(session: Session, settings: Settings, year: int, gettext: Any
             },
         },
         "npl_by_bank": {
-            "banks": [line.bank.code for line in banks.lines],
-            "ratios": [pct(line.figures.npl_ratio) or "0.00" for line in banks.lines],
+            "banks": [line.bank.code for line in banks],
+            "ratios": [pct(line.figures.npl_ratio) or "0.00" for line in banks],
             "warning": pct(settings.breaker_warning_ratio),
             "suspend": pct(settings.breaker_suspend_ratio),
             "labels": {"warning": gettext("warning"), "suspend": gettext("suspension")},
@@ -112,7 +112,7 @@ def dashboard_data(session: Session, settings: Settings, year: int, gettext: Any
         "charts": charts,
         "chart_json": {k: Markup(orjson.dumps(v).decode().replace("</", "<\\/")) for k, v in charts.items()},
         "by_state": by_state,
-        "bank_lines": banks.lines,
+        "bank_lines": banks,
         "breakers": breakers.list_breakers(session),
         "programme": breakers.programme_ratio(session, business_today(settings)),
         "state_labels": STATE_LABELS,
