@@ -20,6 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 import pyotp
 from argon2 import PasswordHasher
@@ -38,8 +39,15 @@ LOGIN_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$"
 _LOGIN = re.compile(LOGIN_PATTERN)
 TOTP_ISSUER = "loanfund"
 _HASHER = PasswordHasher()  # Argon2id, argon2-cffi's recommended parameters
-# verified when the login is unknown, so that an unknown login takes as long as a wrong password
-_DUMMY_HASH = _HASHER.hash("not a password of anyone")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the login is unknown, so that an unknown login takes as long as a wrong password
+    (made on first use: an Argon2 hash costs a noticeable part of a second, not to be paid at import)."""
+    return _HASHER.hash("not a password of anyone")
+
+
 _TOUCH_EVERY = timedelta(seconds=30)  # a session's last-seen time is written at most this often
 
 
@@ -77,7 +85,7 @@ def hash_password(password: str) -> str:
 def password_matches(staff: Staff | None, password: str) -> bool:
     stored = staff.password_hash if staff is not None else None
     try:
-        _HASHER.verify(stored or _DUMMY_HASH, password)
+        _HASHER.verify(stored or _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     if staff is None or stored is None:
