@@ -48,7 +48,8 @@ EXTRACT := $(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-out
 i18n: install
 	$(EXTRACT) -o $(LOCALE)/kit.pot src/loanfund/web/*.py src/loanfund/web/templates
 	$(EXTRACT) -o $(LOCALE)/portal.pot src/loanfund/web/portal src/loanfund/applications/reasons.py
-	@for d in kit portal; do \
+	$(EXTRACT) -o $(LOCALE)/console.pot src/loanfund/web/console
+	@for d in kit portal console; do \
 		if [ -f $(LOCALE)/zh_CN/LC_MESSAGES/$$d.po ]; then \
 			$(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete -D $$d -i $(LOCALE)/$$d.pot -d $(LOCALE) -l zh_CN; \
 		else $(BIN)/pybabel -q init -D $$d -i $(LOCALE)/$$d.pot -d $(LOCALE) -l zh_CN; fi; \

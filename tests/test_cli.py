@@ -52,3 +52,22 @@ def test_portfolio_verify_and_idempotency_purge(cli_db: str) -> None:
     r = runner.invoke(app, ["idempotency", "purge"])
     assert r.exit_code == 0
     assert "expired" in r.output
+
+
+def test_staff_login_and_password_from_standard_input(cli_db: str) -> None:
+    r = runner.invoke(app, ["staff", "create", "--name", "王审批", "--role", "approver", "--login", "wang"])
+    assert r.exit_code == 0, r.output
+    assert "console login wang" in r.output
+    assert r.output.strip().splitlines()[-1].startswith("lfs_")
+    r = runner.invoke(app, ["staff", "create", "--name", "x", "--role", "analyst", "--login", "wang"])
+    assert r.exit_code == 1
+    assert "taken" in r.output
+    r = runner.invoke(app, ["staff", "password", "--login", "wang"], input="short\n")
+    assert r.exit_code == 1
+    assert "at least" in r.output
+    r = runner.invoke(app, ["staff", "password", "--login", "wang"], input="a long enough passphrase\n")
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["staff", "password", "--login", "nobody"], input="a long enough passphrase\n")
+    assert r.exit_code == 1
+    r = runner.invoke(app, ["staff", "password", "--login", "wang", "--password", "x"])
+    assert r.exit_code != 0  # never an argument

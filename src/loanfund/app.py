@@ -39,7 +39,7 @@ from loanfund.rates.router import router as rates_router
 from loanfund.reports.router import router as reports_router
 from loanfund.staff.router import router as staff_router
 from loanfund.status_reports.router import router as status_reports_router
-from loanfund.web import pages
+from loanfund.web import console, pages
 from loanfund.web.portal import router as portal
 
 TAGS = [
@@ -144,4 +144,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     pages.install(app)  # static files and HTML error pages for the pages (web/)
     app.include_router(portal.router)
     pages.mount_static(app, "portal", portal.STATIC)
+    console.install(app)  # the bureau console at /console/
     return app

@@ -160,16 +160,49 @@ def key_revoke(key_id: Annotated[int, typer.Option(help="Key id (see GET /api/v1
 def staff_create(
     name: Annotated[str, typer.Option(help="Name")],
     role: Annotated[Role, typer.Option(help="analyst, officer, approver or admin")],
+    login: Annotated[
+        str | None, typer.Option(help="Console login name; then set a password with `staff password`")
+    ] = None,
 ) -> None:
     """Create a bureau staff member and print their first key (alone on the last line)."""
     settings = get_settings()
-    with transaction(make_engine(settings)) as session:
-        staff = staff_service.create_staff(session, CLI, name=name, role=role)
-        issued = staff_service.issue_key(
-            session, settings, CLI, staff=staff, label="created with the staff member"
-        )
-    typer.echo(f"staff {name} ({role.value}) created with id {staff.id}; key (shown once):")
+    try:
+        with transaction(make_engine(settings)) as session:
+            staff = staff_service.create_staff(session, CLI, name=name, role=role, login=login)
+            issued = staff_service.issue_key(
+                session, settings, CLI, staff=staff, label="created with the staff member"
+            )
+    except LoanfundError as exc:
+        raise _fail(exc.message) from exc
+    signs_in = f", console login {staff.login}" if staff.login else ""
+    typer.echo(f"staff {name} ({role.value}) created with id {staff.id}{signs_in}; key (shown once):")
     typer.echo(issued.secret)
+
+
+@staff_app.command("password")
+def staff_password(login: Annotated[str, typer.Option(help="Console login name")]) -> None:
+    """Set a staff member's console password, read from standard input (first line); ends their sessions.
+
+    Typed at a terminal it is asked for twice without echo; otherwise the first line of the input is the
+    password (`loanfund staff password --login wang < file`). Never give it as an argument."""
+    import sys
+
+    from loanfund.staff import signin
+
+    settings = get_settings()
+    if sys.stdin.isatty():
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        with transaction(make_engine(settings)) as session:
+            staff = signin.by_login(session, login)
+            if staff is None:
+                raise _fail(f"no staff member with login {login}")
+            signin.set_password(session, settings, CLI, staff, password)
+    except LoanfundError as exc:
+        raise _fail(exc.message) from exc
+    typer.echo(f"password of {staff.login} set; their console sessions have ended")
 
 
 @staff_key_app.command("issue")
@@ -290,6 +323,7 @@ def demo(
     typer.echo("demo data created. Keys (shown once):")
     for line in lines:
         typer.echo(f"  {line}")
+    _echo_sign_ins()
     if keys_file:
         import json
         import os
@@ -321,12 +355,24 @@ loanfund is starting on {base_url}   (API docs: {base_url}/docs)
   curl -H 'Authorization: Bearer {bank}' {base_url}/api/v1/banks/me
   curl -H 'Authorization: Bearer {officer}' '{base_url}/api/v1/enterprises?limit=5'
 """)
+    typer.echo(f"The bureau console: {base_url}/console/")
     if keys:
+        _echo_sign_ins()
         typer.echo(f"Demo keys ({keys_file}):")
         for who, key in keys.items():
             typer.echo(f"  {who:<28} {key}")
     else:
         typer.echo("No demo keys on disk: create some with `loanfund staff create` / `loanfund bank create`.")
+
+
+def _echo_sign_ins() -> None:
+    """The demo staff's console sign-ins (development only: the demo is refused in production)."""
+    from loanfund.demo.seed import STAFF
+    from loanfund.demo.work import DEMO_LOGINS, DEMO_PASSWORD
+
+    typer.echo(f"Demo console sign-ins (development only), password {DEMO_PASSWORD}:")
+    for name, role in STAFF:
+        typer.echo(f"  {DEMO_LOGINS[name]:<12} {role.value:<9} {name}")
 
 
 def _decimal(value: str) -> Decimal:

@@ -19,7 +19,7 @@ from loanfund.portfolio.models import (
     YearCounter,
 )
 from loanfund.rates.models import CreditLine, LprRate
-from loanfund.staff.models import ApiKey, Staff
+from loanfund.staff.models import ApiKey, SignInFailure, Staff, StaffSession
 from loanfund.status_reports.models import Discrepancy, MonthReopening, StatusReport, StatusReportLine
 
 __all__ = [
@@ -49,7 +49,9 @@ __all__ = [
     "PortfolioMonthly",
     "PortfolioTotal",
     "Recovery",
+    "SignInFailure",
     "Staff",
+    "StaffSession",
     "StatusReport",
     "StatusReportLine",
     "YearCounter",

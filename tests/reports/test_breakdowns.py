@@ -95,3 +95,44 @@ def test_by_industry_and_grade_lines(client: TestClient, book: Book, analyst: Ca
     assert set(grades) == {"A", "U"}  # L4 came from a grade-A application; the others are historical
     assert (grades["A"]["loans_disbursed_count"], grades["A"]["loans_disbursed_amount"]) == (1, "3000000.00")
     assert grades["U"]["name_en"] == "Unrated"
+
+
+def test_fund_flows_month_by_month(client: TestClient, book: Book, analyst: Caller) -> None:
+    y2021 = _get(client, "fund-flows", analyst.headers, year=2021)
+    assert y2021["opening_balance"] == "5000000.00"
+    moves = {
+        r["month"]: (r["contributions"], r["compensation_paid"], r["recoveries_received"], r["other"])
+        for r in y2021["rows"]
+    }
+    assert len(moves) == 12
+    nothing = ("0.00", "0.00", "0.00", "0.00")
+    assert moves.pop("2021-02") == ("5000000.00", "0.00", "0.00", "0.00")
+    assert moves.pop("2021-11") == ("0.00", "350000.00", "0.00", "0.00")
+    assert moves.pop("2021-12") == ("0.00", "0.00", "50000.00", "0.00")
+    assert set(moves.values()) == {nothing}
+    balances = [r["fund_balance"] for r in y2021["rows"]]
+    assert balances[0] == "5000000.00"
+    assert balances[1:10] == ["10000000.00"] * 9
+    assert balances[10:] == ["9650000.00", "9700000.00"]
+    assert y2021["totals"] == {
+        "contributions": "5000000.00",
+        "compensation_paid": "350000.00",
+        "recoveries_received": "50000.00",
+        "other": "0.00",
+    }
+    # December's position is the summary's year end
+    summary = _get(client, "summary", analyst.headers, year=2021)
+    december = y2021["rows"][-1]
+    assert (december["fund_size"], december["fund_balance"], december["available_balance"]) == (
+        summary["fund_size"],
+        summary["fund_balance"],
+        summary["available_balance"],
+    )
+    january = _get(client, "fund-flows", analyst.headers, year=2022)["rows"][0]
+    assert (january["reserved_balance"], january["available_balance"]) == ("400000.00", "9300000.00")
+
+
+def test_fund_flows_are_the_bureaus(client: TestClient, book: Book) -> None:
+    r = client.get(f"{URL}/fund-flows", params={"year": 2021}, headers=book.bank_a.headers)
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "bureau_only"

@@ -167,12 +167,20 @@ def test_claims_register(client: TestClient, book: Book, analyst: Caller) -> Non
     assert y2022["recoveries_recognised_cumulative"] == totals["recoveries_fund_share"]
     assert y2022["recoveries_received_cumulative"] == totals["remitted"]
     assert y2022["reserved_balance"] == totals["reserved"]
+    # counted per state, every state listed, in the workflow's order
+    assert [(s["state"], s["count"], s["claimed"], s["approved"], s["paid"]) for s in body["by_state"]] == [
+        ("submitted", 0, "0.00", "0.00", "0.00"),
+        ("approved", 1, "480000.00", "400000.00", "0.00"),
+        ("rejected", 1, rows[1]["claimed"], "0.00", "0.00"),
+        ("paid", 1, "350000.00", "350000.00", "350000.00"),
+    ]
 
 
 def test_claims_register_filters_and_scope(client: TestClient, book: Book, analyst: Caller) -> None:
     paid = _get(client, "claims", analyst.headers, state="paid")
     assert [r["claim_id"] for r in paid["rows"]] == [book.claims["C1"]]
     assert paid["state"] == "paid"
+    assert [(s["state"], s["count"]) for s in paid["by_state"]] == [("paid", 1)]
     _get(client, "claims", analyst.headers, 422, state="lost")
     own_b = _get(client, "claims", book.bank_b.headers)
     assert [r["claim_id"] for r in own_b["rows"]] == [book.claims["C1"]]

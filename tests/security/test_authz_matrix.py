@@ -248,6 +248,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/reports/by-industry"):          Row("401 200 200 200 200 200 200 401", query=YEAR),
     ("GET", "/api/v1/reports/by-grade"):             Row("401 200 200 200 200 200 200 401", query=YEAR),
     ("GET", "/api/v1/reports/by-month"):             Row("401 200 200 200 200 200 200 401", query=YEAR),
+    ("GET", "/api/v1/reports/fund-flows"):           Row("401 403 403 200 200 200 200 401", query=YEAR),
     ("GET", "/api/v1/reports/aging"):                Row("401 200 200 200 200 200 200 401"),
     ("GET", "/api/v1/reports/claims"):               Row("401 200 200 200 200 200 200 401"),
     ("GET", "/api/v1/reports/status-discrepancies"): Row("401 200 200 200 200 200 200 401"),

@@ -33,7 +33,7 @@ bearer = HTTPBearer(auto_error=False, description="A bank key or a bureau staff 
 @dataclass(frozen=True)
 class Principal:
     kind: str  # "bank" | "staff"
-    key_id: int
+    key_id: int | None  # None for a console session (web/console/auth.py)
     name: str
     bank_id: int | None = None
     staff_id: int | None = None

@@ -6,13 +6,14 @@ without a code change. Dated tables (LPR, credit lines by grade) are database ro
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from functools import lru_cache
 from itertools import pairwise
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-only-secret-change-me"
 
@@ -131,6 +132,30 @@ class Settings(BaseSettings):
     )
     status_token_failure_window_s: int = Field(default=600, ge=1)
 
+    # --- the bureau console: staff sign-in (staff/signin.py) ----------------------------------------
+    console_idle_timeout_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, description="A console session ends after this long without a request"
+    )
+    console_session_max_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 30,
+        description="A console session ends this long after sign-in, in use or not",
+    )
+    console_password_min_length: int = Field(default=12, ge=8, le=128)
+    console_signin_failures_per_login: int = Field(
+        default=5, ge=1, description="Failed sign-ins one login may have in the window before a wait"
+    )
+    console_signin_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed sign-ins one address may have in the window before a wait"
+    )
+    console_signin_failure_window_s: int = Field(default=900, ge=1)
+    console_totp_roles: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="Roles that must sign in with a one-time code; default none in dev and test, "
+        "approver and admin in prod",
+    )
+
     @model_validator(mode="after")
     def _bands_are_ordered(self) -> Settings:
         if self.breaker_warning_ratio > self.breaker_suspend_ratio:
@@ -160,6 +185,36 @@ class Settings(BaseSettings):
         if not all(0 <= t <= 100 for t in thresholds):
             raise ValueError("grade_bands must lie within 0–100")
         return self
+
+    @field_validator("console_totp_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        """`approver,admin` (or a JSON list) from the environment; an empty string names no role."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _totp_roles_are_roles(self) -> Settings:
+        known = {"analyst", "officer", "approver", "admin"}
+        if self.console_totp_roles is not None and not set(self.console_totp_roles) <= known:
+            raise ValueError(f"console_totp_roles may only name the roles {sorted(known)}")
+        return self
+
+    @property
+    def totp_roles(self) -> frozenset[str]:
+        """The roles that must use a one-time code (`console_totp_roles`, or the default for `env`)."""
+        if self.console_totp_roles is not None:
+            return frozenset(self.console_totp_roles)
+        return frozenset({"approver", "admin"}) if self.env == "prod" else frozenset()
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Console cookies are `Secure` (sent over HTTPS only) in production."""
+        return self.env == "prod"
 
     @property
     def is_sqlite(self) -> bool:

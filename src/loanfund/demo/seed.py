@@ -21,7 +21,7 @@ from loanfund.banks import service as bank_service
 from loanfund.banks.models import Bank
 from loanfund.core.config import Settings
 from loanfund.core.session import transaction
-from loanfund.demo import history, plan
+from loanfund.demo import history, plan, work
 from loanfund.enterprises import service as enterprise_service
 from loanfund.enterprises.credit_code import ALPHABET, with_check_character
 from loanfund.enterprises.schemas import EnterpriseCreate
@@ -195,4 +195,5 @@ def seed_demo(engine: Engine, settings: Settings, *, seed: int = 2021) -> dict[s
         banks=bank_ids, officer=staff_ids[Role.officer.value], approver=staff_ids[Role.approver.value]
     )
     history.replay(engine, settings, history_plan, cast)
+    work.leave_work(engine, settings, approver=staff_ids[Role.approver.value])
     return keys

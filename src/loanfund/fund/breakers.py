@@ -207,9 +207,17 @@ def lift_programme(session: Session, actor: Actor, reason: str) -> Breaker:
     return row
 
 
-def list_breakers(session: Session, bank_id: int | None = None) -> list[tuple[Breaker, str | None]]:
-    """The breakers with their bank's code: one bank's, or all — the programme's first (a normal one if
-    it never tripped)."""
+def list_breakers(session: Session, bank_id: int | None = None) -> list[Breaker]:
+    """The breakers that have been evaluated: one bank's, or all."""
+    stmt = select(Breaker).order_by(Breaker.id)
+    if bank_id is not None:
+        stmt = stmt.where(Breaker.bank_id == bank_id)
+    return list(session.scalars(stmt))
+
+
+def listing(session: Session, bank_id: int | None = None) -> list[tuple[Breaker, str | None]]:
+    """The breakers with their bank's code, as `GET /fund/breakers` shows them: one bank's, or all — the
+    programme's first (a normal one if it never tripped)."""
     from loanfund.banks.models import Bank
 
     stmt = select(Breaker, Bank.code).outerjoin(Bank, Bank.id == Breaker.bank_id).order_by(Breaker.id)

@@ -65,7 +65,12 @@ class Exposure:
     @property
     def headroom_fen(self) -> int:
         """How much more covered principal the leverage cap allows."""
-        return max(0, rules.leverage_limit(self.fund_balance_fen, self.settings) - self.covered_fen)
+        return headroom(self.fund_balance_fen, self.covered_fen, self.settings)
+
+
+def headroom(fund_balance_fen: int, covered_fen: int, settings: Settings) -> int:
+    """Covered principal the leverage cap still admits: the limit less what is covered, never below 0."""
+    return max(0, rules.leverage_limit(fund_balance_fen, settings) - covered_fen)
 
 
 def exposure(

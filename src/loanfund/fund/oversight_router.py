@@ -160,9 +160,9 @@ class LiftBody(BaseModel):
 )
 def read_breakers(session: DbSession, settings: SettingsDep, caller: AnyCaller) -> BreakersRead:
     if caller.is_bank:
-        rows = breakers.list_breakers(session, caller.bank_id)
+        rows = breakers.listing(session, caller.bank_id)
         return BreakersRead(breakers=[BreakerRead.of(b, code) for b, code in rows], programme=None)
-    rows = breakers.list_breakers(session)
+    rows = breakers.listing(session)
     today = business_today(settings)
     paid, size, ratio = breakers.programme_ratio(session, today)
     programme = ProgrammeRead(

@@ -199,6 +199,14 @@ def year_counts(session: Session, *, year: int, bank_id: int | None) -> tuple[in
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def lending_years(session: Session) -> tuple[int, int] | None:
+    """The first and last year in which the programme lent (its year counters), or None before any loan."""
+    row = session.execute(
+        select(func.min(YearCounter.year), func.max(YearCounter.year)).where(YearCounter.bank_id == PROGRAMME)
+    ).one()
+    return None if row[0] is None else (int(row[0]), int(row[1]))
+
+
 def banks_by_id(session: Session, ids: Sequence[int]) -> dict[int, Bank]:
     if not ids:
         return {}
@@ -361,6 +369,24 @@ def claims_stmt(
     if enterprise_id is not None:
         stmt = stmt.where(Loan.enterprise_id == enterprise_id)
     return stmt
+
+
+def claims_by_state(
+    session: Session, *, bank_id: int | None, state: ClaimState | None
+) -> list[tuple[Any, ...]]:
+    """Claims counted and summed per state (claimed, approved, paid): one grouped read of the claims."""
+    stmt = select(
+        Claim.state,
+        func.count().label("count"),
+        _sum(Claim.claimed_fen).label("claimed"),
+        _sum(func.coalesce(Claim.approved_fen, 0)).label("approved"),
+        _sum(func.coalesce(Claim.paid_fen, 0)).label("paid"),
+    ).group_by(Claim.state)
+    if bank_id is not None:
+        stmt = stmt.where(Claim.bank_id == bank_id)
+    if state is not None:
+        stmt = stmt.where(Claim.state == state)
+    return [tuple(r) for r in session.execute(stmt)]
 
 
 # --- one enterprise --------------------------------------------------------------------------------

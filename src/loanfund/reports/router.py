@@ -22,7 +22,7 @@ from loanfund.core.auth import Principal, SettingsDep, authenticate, bearer
 from loanfund.core.clock import business_today
 from loanfund.core.dates import IsoDate
 from loanfund.core.db import get_session
-from loanfund.core.errors import responses
+from loanfund.core.errors import Forbidden, responses
 from loanfund.core.params import id_query
 from loanfund.enterprises.schemas import CREDIT_CODE_PATTERN
 from loanfund.reports import service, sheets
@@ -35,6 +35,7 @@ from loanfund.reports.schemas import (
     ClaimsRegisterRead,
     DiscrepanciesRead,
     EnterpriseHistoryRead,
+    FundFlowsRead,
     SummaryRead,
 )
 
@@ -141,6 +142,25 @@ def by_month(
     if fmt is ReportFormat.json:
         return ByMonthRead.of(data)
     return render(sheets.by_month_report(data), fmt, sheets.stem("分月统计", scope, year))
+
+
+@router.get(
+    "/fund-flows",
+    response_model=FundFlowsRead,
+    responses={**responses(401, 403, 422, 503), **export_responses()},
+    tags=["bureau"],
+    summary="The fund month by month: contributions, compensation paid, recoveries, month-end balances",
+)
+def fund_flows(
+    session: ReportSession, caller: ReportCaller, fmt: FormatQuery, year: Year
+) -> Response | FundFlowsRead:
+    if not caller.is_staff:
+        raise Forbidden("The fund's own accounts are for bureau staff", code="bureau_only")
+    scope = service.bank_scope(session, caller)
+    data = service.fund_flows(session, scope, year)
+    if fmt is ReportFormat.json:
+        return FundFlowsRead.of(data)
+    return render(sheets.fund_flows_report(data), fmt, sheets.stem("基金分月收支", scope, year))
 
 
 @router.get(

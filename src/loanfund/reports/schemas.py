@@ -540,6 +540,24 @@ def claim_totals(rows: list[dict[str, Any]]) -> ClaimTotals:
     return ClaimTotals(count=len(rows), **sums)
 
 
+class ClaimStateLine(BaseModel):
+    state: str
+    count: int
+    claimed: YuanStr
+    approved: YuanStr
+    paid: YuanStr
+
+    @classmethod
+    def of(cls, line: service.StateLine) -> ClaimStateLine:
+        return cls(
+            state=line.state.value,
+            count=line.count,
+            claimed=yuan_str(line.claimed_fen),
+            approved=yuan_str(line.approved_fen),
+            paid=yuan_str(line.paid_fen),
+        )
+
+
 class ClaimsRegisterRead(_Report):
     """Every compensation claim, oldest filing first, with its recoveries. Totals are the sums of the
     rows. JSON holds at most 50,000 rows (409 `report_too_large` beyond); the CSV streams any number."""
@@ -547,6 +565,7 @@ class ClaimsRegisterRead(_Report):
     state: str | None = Field(description="The state filter, if any")
     rows: list[ClaimLine]
     totals: ClaimTotals
+    by_state: list[ClaimStateLine] = Field(description="The claims counted per state, every state listed")
 
     @classmethod
     def of(cls, c: service.Claims) -> ClaimsRegisterRead:
@@ -557,6 +576,46 @@ class ClaimsRegisterRead(_Report):
             state=None if c.state is None else c.state.value,
             rows=[ClaimLine.of(r) for r in rows],
             totals=claim_totals(rows),
+            by_state=[ClaimStateLine.of(line) for line in c.by_state],
+        )
+
+
+# --- the fund month by month ----------------------------------------------------------------------------
+
+
+class FundFlowTotals(BaseModel):
+    contributions: YuanStr = Field(description="Contributions (city + district, net of reversals)")
+    compensation_paid: YuanStr = Field(description="Compensation paid to the banks")
+    recoveries_received: YuanStr = Field(description="Recoveries the banks remitted to the fund")
+    other: YuanStr = Field(description="Interest on the fund's account and other reversals")
+
+
+class FundMonthRead(FundFlowTotals):
+    month: str = Field(pattern=r"^\d{4}-\d{2}$", examples=["2021-01"])
+    fund_size: YuanStr = Field(description="Contributions up to the month's end")
+    fund_balance: YuanStr = Field(description="The fund's cash at the month's end")
+    reserved_balance: YuanStr
+    available_balance: YuanStr
+
+
+class FundFlowsRead(_Yearly):
+    """The fund's movements month by month and its position at each month's end (bureau staff only).
+    December's position is the summary's year-end position."""
+
+    opening_balance: YuanStr = Field(description="The fund's cash at the end of the previous year")
+    rows: list[FundMonthRead]
+    totals: FundFlowTotals
+
+    @classmethod
+    def of(cls, r: service.FundFlows) -> FundFlowsRead:
+        def amounts(row: dict[str, Any]) -> dict[str, Any]:
+            return {k: v if k == "month" else yuan_str(v) for k, v in row.items()}
+
+        return cls(
+            **_yearly(r.year, r.scope, r.generated_at),
+            opening_balance=yuan_str(r.opening_balance_fen),
+            rows=[FundMonthRead(**amounts(m.row())) for m in r.lines],
+            totals=FundFlowTotals(**amounts(r.totals_row())),
         )
 
 

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Row
@@ -362,6 +363,7 @@ class Summary:
     cumulative_enterprises_served: int
     before: LedgerFigures  # the fund at the end of the previous year
     after: LedgerFigures  # the fund at the end of the year
+    lines: list[BankLine]  # the figures by bank that the totals add up (the by-bank report's lines)
 
     @property
     def average_loan_fen(self) -> int | None:
@@ -426,6 +428,7 @@ def summary(session: Session, scope: Scope, year: int) -> Summary:
         cumulative_enterprises_served=ever,
         before=before,
         after=after,
+        lines=lines,
     )
 
 
@@ -546,6 +549,83 @@ def by_month(session: Session, scope: Scope, year: int) -> ByMonth:
         stocks = [a + b for a, b in zip(stocks, deltas.get(month, (0, 0, 0, 0)), strict=True)]
         lines.append(MonthLine(month, *flows.get(month, (0, 0, 0, 0)), *stocks))
     return ByMonth(year, scope, now(), lines)
+
+
+# --- the fund month by month --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FundMonth:
+    """The fund's movements in a month and its position at the month's end (fen)."""
+
+    month: date  # first day
+    contributions_fen: int
+    compensation_paid_fen: int
+    recoveries_received_fen: int
+    other_fen: int  # interest on the fund's account and reversals: the rest of the balance's change
+    fund_size_fen: int
+    balance_fen: int
+    reserved_fen: int
+
+    @property
+    def available_fen(self) -> int:
+        return self.balance_fen - self.reserved_fen
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "month": f"{self.month:%Y-%m}",
+            "contributions": self.contributions_fen,
+            "compensation_paid": self.compensation_paid_fen,
+            "recoveries_received": self.recoveries_received_fen,
+            "other": self.other_fen,
+            "fund_size": self.fund_size_fen,
+            "fund_balance": self.balance_fen,
+            "reserved_balance": self.reserved_fen,
+            "available_balance": self.available_fen,
+        }
+
+
+@dataclass(frozen=True)
+class FundFlows:
+    year: int
+    scope: Scope
+    generated_at: datetime
+    opening_balance_fen: int  # at the end of the previous year
+    lines: list[FundMonth]  # twelve
+
+    def totals_row(self) -> dict[str, Any]:
+        """Flows summed over the months (positions are not additive and are left out)."""
+        keys = ("contributions_fen", "compensation_paid_fen", "recoveries_received_fen", "other_fen")
+        return {k.removesuffix("_fen"): sum(getattr(m, k) for m in self.lines) for k in keys}
+
+
+def fund_flows(session: Session, scope: Scope, year: int) -> FundFlows:
+    """The fund's ledger at the end of each month of `year` and what moved it in between: contributions,
+    compensation paid, recoveries received (all banks: the fund is the bureau's), from one pass over the
+    ledger entries up to the year's end."""
+    days = [date(year - 1, 12, 31)] + [
+        (date(year, m + 1, 1) if m < 12 else date(year + 1, 1, 1)) - timedelta(days=1) for m in range(1, 13)
+    ]
+    at = ledger_at(session, *days)
+    lines = []
+    for m, (before, after) in enumerate(pairwise(at), start=1):
+        contributed = after.fund_size_fen - before.fund_size_fen
+        paid = after.comp_paid_fen(None) - before.comp_paid_fen(None)
+        received = after.recoveries_received_fen(None) - before.recoveries_received_fen(None)
+        change = after.balance_fen - before.balance_fen
+        lines.append(
+            FundMonth(
+                month=date(year, m, 1),
+                contributions_fen=contributed,
+                compensation_paid_fen=paid,
+                recoveries_received_fen=received,
+                other_fen=change - contributed + paid - received,
+                fund_size_fen=after.fund_size_fen,
+                balance_fen=after.balance_fen,
+                reserved_fen=after.reserved_fen,
+            )
+        )
+    return FundFlows(year, scope, now(), at[0].balance_fen, lines)
 
 
 # --- aging -------------------------------------------------------------------------------------------
@@ -783,17 +863,43 @@ def claim_row(m: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class StateLine:
+    """The claims in one state: how many, and their amounts (fen)."""
+
+    state: ClaimState
+    count: int
+    claimed_fen: int
+    approved_fen: int
+    paid_fen: int
+
+
+@dataclass(frozen=True)
 class Claims:
     scope: Scope
     state: ClaimState | None
     generated_at: datetime
     rows: Iterable[dict[str, Any]]
+    by_state: list[StateLine]
+
+
+def claims_by_state(session: Session, scope: Scope, *, state: ClaimState | None = None) -> list[StateLine]:
+    """Claims per state, every state listed (0 when none), in the workflow's order."""
+    found = {
+        ClaimState(state_): StateLine(ClaimState(state_), int(count), int(claimed), int(approved), int(paid))
+        for state_, count, claimed, approved, paid in repository.claims_by_state(
+            session, bank_id=scope.bank_id, state=state
+        )
+    }
+    states = list(ClaimState) if state is None else [state]
+    return [found.get(s, StateLine(s, 0, 0, 0, 0)) for s in states]
 
 
 def claims_register(session: Session, scope: Scope, *, state: ClaimState | None, stream: bool) -> Claims:
-    """Every claim (of the bank, for a bank's key), oldest filing first, with its recoveries."""
+    """Every claim (of the bank, for a bank's key), oldest filing first, with its recoveries, and the
+    claims counted per state."""
     stmt = repository.claims_stmt(bank_id=scope.bank_id, state=state)
-    return Claims(scope, state, now(), register_rows(session, stmt, claim_row, stream=stream))
+    rows = register_rows(session, stmt, claim_row, stream=stream)
+    return Claims(scope, state, now(), rows, claims_by_state(session, scope, state=state))
 
 
 # --- one enterprise ----------------------------------------------------------------------------------------

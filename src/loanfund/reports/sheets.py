@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from loanfund.core.money import fen_to_yuan
 from loanfund.reports import service
 from loanfund.reports.export import Column, Report, Section
 from loanfund.reports.export import ColumnKind as K
@@ -272,6 +273,36 @@ def by_month_report(r: service.ByMonth) -> Report:
             Section(
                 "分月（余额为月末数，合计行仅合计发生额）",
                 "By month (stocks at month end; the totals row sums the flows only)",
+                "按月份 By month",
+                columns,
+                [m.row() for m in r.lines],
+                totals=r.totals_row(),
+            )
+        ],
+    )
+
+
+def fund_flows_report(r: service.FundFlows) -> Report:
+    columns = [
+        Column("month", "月份", "Month"),
+        Column("contributions", "财政出资（元）", "Contributions (yuan)", K.amount),
+        Column("compensation_paid", "代偿支出（元）", "Compensation paid (yuan)", K.amount),
+        Column("recoveries_received", "追偿到账（元）", "Recoveries received (yuan)", K.amount),
+        Column("other", "利息及其他（元）", "Interest and other (yuan)", K.amount),
+        Column("fund_size", "月末基金规模（元）", "Fund size, month end (yuan)", K.amount),
+        Column("fund_balance", "月末基金余额（元）", "Fund balance, month end (yuan)", K.amount),
+        Column("reserved_balance", "已预留（元）", "Reserved (yuan)", K.amount),
+        Column("available_balance", "可用余额（元）", "Available (yuan)", K.amount),
+    ]
+    return Report(
+        "风险补偿基金分月收支",
+        "The risk compensation fund month by month",
+        f"{_period(r.year, r.scope)} · 上年末余额 / opening balance: {fen_to_yuan(r.opening_balance_fen):,}",
+        r.generated_at,
+        [
+            Section(
+                "分月（余额为月末数，合计行仅合计发生额）",
+                "By month (positions at month end; the totals row sums the flows only)",
                 "按月份 By month",
                 columns,
                 [m.row() for m in r.lines],

@@ -35,7 +35,9 @@ def create_staff(
     return idem.run(
         body,
         status.HTTP_201_CREATED,
-        lambda: StaffRead.of(service.create_staff(session, caller.actor, name=body.name, role=body.role)),
+        lambda: StaffRead.of(
+            service.create_staff(session, caller.actor, name=body.name, role=body.role, login=body.login)
+        ),
     )
 
 

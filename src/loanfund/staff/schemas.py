@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from loanfund.staff.models import ApiKey, Role, Staff
+from loanfund.staff.signin import LOGIN_PATTERN
 
 
 class StaffCreate(BaseModel):
@@ -15,6 +16,13 @@ class StaffCreate(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     role: Role
+    login: Annotated[
+        str | None,
+        Field(
+            pattern=LOGIN_PATTERN,
+            description="Console login name (lower case); the password is set with `loanfund staff password`",
+        ),
+    ] = None
 
 
 class StaffRead(BaseModel):
@@ -22,11 +30,21 @@ class StaffRead(BaseModel):
     name: str
     role: Role
     active: bool
+    login: str | None
+    totp_enrolled: bool = Field(description="A one-time code is enrolled for console sign-in")
     created_at: datetime
 
     @classmethod
     def of(cls, s: Staff) -> StaffRead:
-        return cls(id=s.id, name=s.name, role=s.role, active=s.active, created_at=s.created_at)
+        return cls(
+            id=s.id,
+            name=s.name,
+            role=s.role,
+            active=s.active,
+            login=s.login,
+            totp_enrolled=s.totp_enabled_at is not None,
+            created_at=s.created_at,
+        )
 
 
 class KeyCreate(BaseModel):

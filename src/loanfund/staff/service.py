@@ -14,6 +14,7 @@ from loanfund.core.config import Settings
 from loanfund.core.db import utcnow
 from loanfund.core.errors import Conflict, NotFound
 from loanfund.core.security import display_prefix, hash_secret, new_secret
+from loanfund.staff import signin
 from loanfund.staff.models import ApiKey, Role, Staff
 
 
@@ -23,12 +24,22 @@ class IssuedKey:
     secret: str  # the plain key: returned to the caller once, never stored
 
 
-def create_staff(session: Session, actor: Actor, *, name: str, role: Role) -> Staff:
-    staff = Staff(name=name, role=role, active=True)
+def create_staff(session: Session, actor: Actor, *, name: str, role: Role, login: str | None = None) -> Staff:
+    """A staff member; with `login`, one who can sign in to the console once given a password."""
+    if login is not None:
+        login = signin.check_login(login)
+        if signin.by_login(session, login) is not None:
+            raise Conflict("This login is taken", code="login_taken")
+    staff = Staff(name=name, role=role, active=True, login=login)
     session.add(staff)
     session.flush()
     record(
-        session, actor, "staff.create", "staff", staff.id, after=snapshot(staff, ["name", "role", "active"])
+        session,
+        actor,
+        "staff.create",
+        "staff",
+        staff.id,
+        after=snapshot(staff, ["name", "role", "active", "login"]),
     )
     return staff
 
@@ -45,6 +56,8 @@ def set_staff_active(session: Session, actor: Actor, staff: Staff, active: bool)
         raise Conflict("Nothing to change", code="staff_status_unchanged")
     before = snapshot(staff, ["name", "role", "active"])
     staff.active = active
+    if not active:
+        signin.end_sessions(session, staff.id)
     session.flush()
     KEYS.clear()
     action = "staff.activate" if active else "staff.deactivate"

@@ -56,3 +56,11 @@ def percent(value: Decimal | str | None, places: int = 2) -> str:
         return "—"
     q = Decimal(1).scaleb(-places)
     return f"{Decimal(value).quantize(q, rounding=ROUND_HALF_UP)}%"
+
+
+def ratio_percent(value: Decimal | str | None, places: int = 2) -> str:
+    """A ratio as a percentage: `0.0512` → `5.12%`. None → `—`."""
+    if value is None or value == "":
+        return "—"
+    q = Decimal(1).scaleb(-places)
+    return f"{(Decimal(value) * 100).quantize(q, rounding=ROUND_HALF_UP)}%"

@@ -23,7 +23,7 @@ def N_(message: str) -> str:
 
 
 # code → sentence; `{…}` placeholders are filled from the error's details when present
-ERRORS: Mapping[str, str] = {
+ERRORS: dict[str, str] = {
     # requests and the service
     "validation_error": N_("Some of the answers need correcting; see the fields marked below."),
     "invalid_value": N_("A value cannot be stored; check the numbers and dates you entered."),
@@ -69,6 +69,12 @@ ERRORS: Mapping[str, str] = {
     "enterprise_not_found": N_("The enterprise is not in the registry."),
     "unknown": N_("The request could not be completed."),
 }
+
+
+def add_errors(more: Mapping[str, str]) -> None:
+    """An audience's own codes (marked with `N_` in its package, translated in its catalogue)."""
+    ERRORS.update(more)
+
 
 # form validation (pydantic error types), per field where the field has its own rule
 _CREDIT_CODE_FORMAT = N_(

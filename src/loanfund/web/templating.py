@@ -62,6 +62,7 @@ class Templates:
                 wan=formatting.wan,
                 iso_date=partial(formatting.iso_date, tz=settings.timezone),
                 percent=formatting.percent,
+                ratio_percent=formatting.ratio_percent,
             )
             self._envs[locale] = env
         return env
