@@ -21,6 +21,7 @@ from loanfund.portfolio.models import (
 from loanfund.rates.models import CreditLine, LprRate
 from loanfund.staff.models import ApiKey, Staff
 from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
+from loanfund.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "AccountBalance",
@@ -51,5 +52,9 @@ __all__ = [
     "Staff",
     "StatusReport",
     "StatusReportLine",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "YearCounter",
 ]

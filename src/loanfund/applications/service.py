@@ -35,6 +35,7 @@ from loanfund.core.security import hash_secret, new_secret, same
 from loanfund.enterprises import repository as enterprise_repository
 from loanfund.loans.models import Loan
 from loanfund.rates.service import credit_line_for, max_rate_on
+from loanfund.webhooks import events as webhook_events
 
 _RATE_PLACES = Decimal("0.0001")
 _FIELDS = [
@@ -161,6 +162,8 @@ def submit_application(
     session.flush()
     actor = Actor(kind="enterprise", id=ent.id if ent else None, name=f"enterprise:{data.credit_code}")
     record(session, actor, "application.submit", "application", app.application_no, after=_snap(app))
+    if app.status == ApplicationStatus.pending_bank:
+        webhook_events.application_routed(session, app)
     return app, token
 
 
@@ -272,7 +275,8 @@ def override_evaluation(
         app.credit_line_fen = to_fen(credit_line)
     elif grade is not None:
         app.credit_line_fen = credit_line_for(session, grade, app.application_date)
-    if app.status == ApplicationStatus.ineligible:
+    routed = app.status == ApplicationStatus.ineligible
+    if routed:
         _move(app, ApplicationStatus.pending_bank, "re-graded")
         app.ineligible_reason = None
     app.overridden_at = utcnow()
@@ -288,6 +292,8 @@ def override_evaluation(
         after=_snap(app),
         reason=reason,
     )
+    if routed:
+        webhook_events.application_routed(session, app)
     return app
 
 

@@ -33,6 +33,7 @@ from loanfund.fund.exceptions import FundInsufficient
 from loanfund.loans import service as loan_service
 from loanfund.loans.models import Loan
 from loanfund.loans.state import LoanState
+from loanfund.webhooks import events as webhook_events
 
 REFERENCE = "claim"
 _FIELDS = [
@@ -212,6 +213,7 @@ def approve(
         after=snapshot(claim, _FIELDS),
         reason=reason,
     )
+    webhook_events.claim_decided(session, claim)
     return claim
 
 
@@ -239,6 +241,7 @@ def reject(
         after=snapshot(claim, _FIELDS),
         reason=reason,
     )
+    webhook_events.claim_decided(session, claim)
     return claim
 
 
@@ -264,9 +267,12 @@ def pay(
     claim.paid_on = day
     loan = session.get(Loan, claim.loan_id)
     assert loan is not None
+    loan_before = loan.state
     loan_service.transition(session, actor, loan, LoanState.compensated, f"claim {claim.id} paid", day)
     session.flush()
     record(session, actor, "claim.pay", "claim", claim.id, before=before, after=snapshot(claim, _FIELDS))
+    webhook_events.claim_decided(session, claim)
+    webhook_events.loan_state_changed_events(session, [(loan, loan_before, loan.state)])
     breakers.evaluate_bank(session, settings, actor, claim.bank_id)
     breakers.evaluate_programme(session, settings, actor, day)
     return claim
@@ -381,9 +387,11 @@ def close_collection(session: Session, settings: Settings, actor: Actor, claim: 
         )
     loan = session.get(Loan, claim.loan_id)
     assert loan is not None
+    loan_before = loan.state
     loan_service.transition(
         session, actor, loan, LoanState.written_off, f"claim {claim.id}: collection closed", day
     )
+    webhook_events.loan_state_changed_events(session, [(loan, loan_before, loan.state)])
     claim.collection_closed_on = day
     session.flush()
     record(session, actor, "claim.close_collection", "claim", claim.id, after={"collection_closed_on": day})

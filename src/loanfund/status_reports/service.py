@@ -21,6 +21,7 @@ from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
 from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
 from loanfund.status_reports.repository import closed_through
 from loanfund.status_reports.schemas import StatusLine
+from loanfund.webhooks import events as webhook_events
 
 
 def is_month_end(day: date) -> bool:
@@ -155,4 +156,5 @@ def submit(
         report.id,
         after={"month_end": month_end, "lines": len(lines), "discrepancies": len(found)},
     )
+    webhook_events.status_report_processed(session, report, found)
     return report
