@@ -349,7 +349,7 @@ def howto(
     officer = next((v for k, v in keys.items() if k.startswith("staff officer")), "<officer key>")
     bank = next((v for k, v in keys.items() if k.startswith("bank ")), "<bank key>")
     typer.echo(f"""
-loanfund is starting on {base_url}   (API docs: {base_url}/docs)
+loanfund is starting on {base_url}   (API docs: {base_url}/docs), with the webhook worker beside it
   curl {base_url}/readyz
   curl -H 'Authorization: Bearer {bank}' {base_url}/api/v1/banks/me
   curl -H 'Authorization: Bearer {officer}' '{base_url}/api/v1/enterprises?limit=5'

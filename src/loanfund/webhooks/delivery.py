@@ -106,6 +106,17 @@ def claim(session: Session, settings: Settings, limit: int) -> list[tuple[Messag
     ]
 
 
+def release(session: Session, claimed: Sequence[tuple[Message, str]]) -> None:
+    """Give back claimed messages that were not sent (a worker stopping): due again at once."""
+    d = DELIVERIES.c
+    for message, token in claimed:
+        session.execute(
+            update(DELIVERIES)
+            .where(d.id == message.delivery_id, d.claim_token == token)
+            .values(next_attempt_at=utcnow(), claim_token=None)
+        )
+
+
 def disable(session: Session, endpoint: WebhookEndpoint, reason: str, actor: Actor, now: datetime) -> None:
     endpoint.enabled = False
     endpoint.disabled_reason = reason

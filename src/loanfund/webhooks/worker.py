@@ -17,9 +17,9 @@ import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,13 +67,23 @@ class Worker:
 
     # --- the steps, usable one by one (tests, benchmarks) ---------------------------------------
 
-    def claim(self, limit: int) -> list[tuple[Message, str]]:
+    def cycle(self, results: list[tuple[Message, str, Outcome]], limit: int) -> list[tuple[Message, str]]:
+        """One transaction: record what came back, then claim up to `limit` more. The worker's own
+        bookkeeping is committed without waiting for the disk on PostgreSQL (`synchronous_commit`
+        off): a database crash can lose its last few milliseconds, which only means a message is
+        sent again — what at-least-once allows — never that an event is lost (events are written by
+        the transactions that cause them, durably)."""
         with _transaction(self.sessions) as session:
-            return delivery.claim(session, self.settings, limit)
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            delivery.record_outcomes(session, self.settings, results)
+            return delivery.claim(session, self.settings, limit) if limit > 0 else []
+
+    def claim(self, limit: int) -> list[tuple[Message, str]]:
+        return self.cycle([], limit)
 
     def record(self, results: list[tuple[Message, str, Outcome]]) -> None:
-        with _transaction(self.sessions) as session:
-            delivery.record_outcomes(session, self.settings, results)
+        self.cycle(results, 0)
 
     def run_once(self, limit: int | None = None) -> int:
         """Claim what is due (up to `limit`), send it all, record it; how many were sent."""
@@ -87,6 +97,13 @@ class Worker:
 
     # --- the loop ---------------------------------------------------------------------------------
 
+    @property
+    def prefetch(self) -> int:
+        """Messages held at once (sending or queued for a thread): up to four rounds of the threads,
+        as many as are sure to be sent well within the lease even if every one times out."""
+        rounds = int(self.settings.webhook_claim_lease_s // self.settings.webhook_timeout_s) - 1
+        return self.concurrency * max(1, min(4, rounds))
+
     def run(self) -> None:
         if self.listen_engine is not None:
             threading.Thread(target=self._listen, name="webhook-listen", daemon=True).start()
@@ -94,31 +111,34 @@ class Worker:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook-send") as pool:
             while not self.stopping.is_set():
                 self.wake.clear()
+                done = [f for f in out if f.done()]
+                held = len(out) - len(done)
+                want = self.prefetch - held if held < self.concurrency else 0
+                if not done and not want:
+                    self.wake.wait(self.settings.webhook_poll_interval_s)
+                    continue
                 try:
-                    self._collect(out, wait=False)
-                    free = self.concurrency - len(out)
-                    claimed = self.claim(free) if free > 0 else []
+                    claimed = self.cycle([(*out[f], f.result()) for f in done], want)
                 except SQLAlchemyError as exc:
+                    # the answers stay here and are recorded on the next try; the leases of what is
+                    # unrecorded for too long end and those messages go again
                     self._database_error(exc)
                     continue
+                for f in done:
+                    del out[f]
                 for message, token in claimed:
                     future = pool.submit(self.sender.send, message)
                     future.add_done_callback(lambda _: self.wake.set())
                     out[future] = (message, token)
-                if claimed and len(claimed) == free:
-                    continue  # more may be due: claim again as soon as a slot frees
-                self.wake.wait(self.settings.webhook_poll_interval_s)
-            self._collect(out, wait=True)
+                if not claimed and not done:
+                    self.wake.wait(self.settings.webhook_poll_interval_s)
+            # stopping: what no thread has started goes back at once; what is out is waited for
+            unsent = [out[f] for f in out if f.cancel()]
+            finished = [(*out[f], f.result()) for f in out if not f.cancelled()]
+            with suppress(SQLAlchemyError), _transaction(self.sessions) as session:
+                delivery.record_outcomes(session, self.settings, finished)
+                delivery.release(session, unsent)
         self.sender.close()
-
-    def _collect(self, out: dict[Future[Outcome], tuple[Message, str]], *, wait: bool) -> None:
-        done = [f for f in out if wait or f.done()]
-        if not done:
-            return
-        results = [(*out[f], f.result()) for f in done]
-        self.record(results)  # on a database error the answers stay out: their leases end, they go again
-        for f in done:
-            del out[f]
 
     def _database_error(self, exc: SQLAlchemyError) -> None:
         log.error("webhook worker: database error: %s", type(exc).__name__)
