@@ -173,8 +173,7 @@ def test_the_programme_breaker_goes_to_every_bank(
     endpoint(bank_a)
     endpoint(bank_b, url="http://127.0.0.1:9/b")
     row = breakers.Breaker(scope=breakers.PROGRAMME, bank_id=None, state=breakers.BreakerState.stopped)
-    session.add(row)
-    session.flush()
+    session.add(row)  # new, as `evaluate_programme` makes it the first time: not flushed yet
     assert webhook_events.breaker_changed(session, row, breakers.BreakerState.normal) == 2
     [event] = _events(session)
     assert (event["data"]["scope"], event["data"]["bank_id"], event["data"]["state"]) == (

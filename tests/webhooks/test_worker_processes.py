@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from loanfund.webhooks import outbox
 from loanfund.webhooks import service as webhook_service
 from loanfund.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery
 from loanfund.webhooks.schemas import EndpointCreate
+from tests.reliability.conftest import kill_group, stop_group
 from tests.webhooks.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,17 +59,11 @@ class WorkerProcess:
     def kill(self) -> None:
         """SIGKILL: no shutdown, nothing recorded."""
         assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        kill_group(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_group(self.proc)
 
     def attempts_logged(self) -> int:
         lines = [json.loads(x) for x in self.log.read_text().splitlines() if x.startswith("{")]

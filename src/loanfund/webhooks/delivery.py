@@ -156,7 +156,7 @@ def record_outcomes(
             select(WebhookEndpoint)
             .where(WebhookEndpoint.id.in_({m.endpoint_id for m, _, _ in results}))
             .order_by(WebhookEndpoint.id)
-            .with_for_update()
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE: emitters' FOR KEY SHARE go on
         )
     }
     deliveries = {

@@ -77,6 +77,7 @@ def breaker_changed(session: Session, breaker: Breaker, previous: BreakerState) 
     The programme-wide breaker concerns every bank."""
     from loanfund.fund.oversight_router import BreakerRead
 
+    session.flush()  # a breaker row just made gets its column defaults
     data = {**as_data(BreakerRead.of(breaker)), "previous_state": previous.value}
     return emit(session, breaker.bank_id, EventType.breaker_changed, data)
 

@@ -98,7 +98,9 @@ def queue(session: Session, events: Sequence[Outgoing], *, endpoint_id: int | No
     if not events:
         return []
     e = ENDPOINTS.c
-    stmt = select(e.id, e.bank_id, e.event_types).where(e.enabled)
+    # FOR KEY SHARE (PostgreSQL): an endpoint deleted meanwhile waits for this transaction, instead of
+    # this transaction — a payout, a batch — failing on its deliveries' foreign key
+    stmt = select(e.id, e.bank_id, e.event_types).where(e.enabled).with_for_update(read=True, key_share=True)
     if endpoint_id is not None:
         stmt = stmt.where(e.id == endpoint_id)
     else:

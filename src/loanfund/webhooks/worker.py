@@ -15,33 +15,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loanfund.core.config import Settings
+from loanfund.core.session import transaction
 from loanfund.webhooks import delivery
 from loanfund.webhooks.outbox import CHANNEL
 from loanfund.webhooks.sender import Message, Outcome, Sender
 
 log = logging.getLogger("loanfund.webhooks")
-
-
-@contextmanager
-def _transaction(maker: sessionmaker[Session]) -> Iterator[Session]:
-    session = maker()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 class Worker:
@@ -73,7 +60,7 @@ class Worker:
         off): a database crash can lose its last few milliseconds, which only means a message is
         sent again — what at-least-once allows — never that an event is lost (events are written by
         the transactions that cause them, durably)."""
-        with _transaction(self.sessions) as session:
+        with transaction(self.sessions) as session:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             delivery.record_outcomes(session, self.settings, results)
@@ -135,7 +122,7 @@ class Worker:
             # stopping: what no thread has started goes back at once; what is out is waited for
             unsent = [out[f] for f in out if f.cancel()]
             finished = [(*out[f], f.result()) for f in out if not f.cancelled()]
-            with suppress(SQLAlchemyError), _transaction(self.sessions) as session:
+            with suppress(SQLAlchemyError), transaction(self.sessions) as session:
                 delivery.record_outcomes(session, self.settings, finished)
                 delivery.release(session, unsent)
         self.sender.close()
