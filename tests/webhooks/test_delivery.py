@@ -335,7 +335,7 @@ def test_private_addresses_are_refused_unless_allowed(
 
 
 def test_only_https_in_production(hook_settings: Settings) -> None:
-    from loanfund.webhooks.sender import url_problem
+    from loanfund.webhooks.addresses import url_problem
 
     prod = hook_settings.model_copy(update={"env": "prod", "webhook_allow_private_targets": False})
     assert url_problem(prod, "http://hooks.bank.example.cn/in") == "the URL must be https"

@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -29,50 +28,7 @@ from loanfund import __version__
 from loanfund.core.config import Settings
 from loanfund.core.db import utcnow
 from loanfund.webhooks import signing
-
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def address_problem(ip: IpAddress) -> str | None:
-    """Why a webhook may not go to `ip` (None: it may)."""
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_private:
-        return "private"
-    if not ip.is_global:
-        return "not a public address"
-    return None
-
-
-def url_problem(settings: Settings, url: str) -> str | None:
-    """Why `url` cannot be a webhook endpoint, from the URL alone (None: it can; a host name is
-    checked again, resolved, at every delivery)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return "the URL must be http or https"
-    if settings.env == "prod" and parts.scheme != "https":
-        return "the URL must be https"
-    if parts.username is not None or parts.password is not None:
-        return "the URL may not carry a user name or password (the signature authenticates)"
-    host = (parts.hostname or "").rstrip(".").lower()
-    if not host:
-        return "the URL has no host"
-    if settings.webhook_allow_private_targets:
-        return None
-    if host == "localhost" or host.endswith(".localhost"):
-        return "the URL's host is this machine (loopback)"
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    problem = address_problem(ip)
-    return f"the URL's address is {problem}" if problem else None
+from loanfund.webhooks.addresses import address_problem
 
 
 class AddressRefused(httpcore.ConnectError):

@@ -18,6 +18,7 @@ from loanfund.core.config import Settings
 from loanfund.core.db import utcnow
 from loanfund.core.errors import Conflict, InvalidInput, NotFound
 from loanfund.webhooks import outbox, signing
+from loanfund.webhooks.addresses import url_problem
 from loanfund.webhooks.models import (
     DeliveryState,
     WebhookAttempt,
@@ -26,7 +27,6 @@ from loanfund.webhooks.models import (
     WebhookEvent,
 )
 from loanfund.webhooks.schemas import EndpointCreate, EndpointUpdate
-from loanfund.webhooks.sender import url_problem
 
 _FIELDS = ["bank_id", "url", "description", "event_types", "enabled", "disabled_reason"]
 
