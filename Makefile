@@ -62,7 +62,7 @@ test: lint typecheck migrations-check
 	echo "== backends tested: $$ran =="
 
 # Benchmarks against raw baselines on the PostgreSQL server of LOANFUND_TEST_POSTGRES_URL (each creates and
-# drops its own loanfund_bench_* databases). Quick profile: under 5 minutes. BENCH_PROFILE=full make bench:
+# drops its own loanfund_bench_* databases). Quick profile: under 6 minutes. BENCH_PROFILE=full make bench:
 # the 1,000,000-loan figures (about half an hour). They print ratios against their bars; never a test.
 bench: install
 	@set -e; for b in ingest single reports webhooks; do $(BIN)/python -m bench.$$b; done
