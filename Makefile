@@ -61,9 +61,11 @@ migrate: install
 demo: migrate
 	$(BIN)/loanfund demo --if-empty --keys-file $(KEYS_FILE)
 
+# The server, and beside it the webhook worker (`loanfund worker`), stopped with the server.
 run: demo
 	@echo "Enterprise portal: http://$(HOST):$(PORT)/"
 	@$(BIN)/loanfund howto --keys-file $(KEYS_FILE) --base-url http://$(HOST):$(PORT)
+	@$(BIN)/loanfund worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
 	$(BIN)/loanfund serve --host $(HOST) --port $(PORT)
 
 lint: install
@@ -97,10 +99,10 @@ test: lint typecheck migrations-check browser
 	echo "== backends tested: $$ran =="
 
 # Benchmarks against raw baselines on the PostgreSQL server of LOANFUND_TEST_POSTGRES_URL (each creates and
-# drops its own loanfund_bench_* databases). Quick profile: under 5 minutes. BENCH_PROFILE=full make bench:
+# drops its own loanfund_bench_* databases). Quick profile: under 6 minutes. BENCH_PROFILE=full make bench:
 # the 1,000,000-loan figures (about half an hour). They print ratios against their bars; never a test.
 bench: install
-	@set -e; for b in ingest single reports; do $(BIN)/python -m bench.$$b; done
+	@set -e; for b in ingest single reports webhooks; do $(BIN)/python -m bench.$$b; done
 
 # A long schema-fuzzing run: FUZZ_EXAMPLES examples per operation, caller and mode, fresh randomness each
 # run (LOANFUND_FUZZ_SEED=<n> repeats one). `make test` runs the same test bounded to 5, derandomized.

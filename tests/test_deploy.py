@@ -80,3 +80,25 @@ def test_migrate_then_serve_like_the_container(database_url: str, engine: object
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_the_worker_command_of_the_container(database_url: str, engine: object) -> None:
+    """The compose file's `worker` service runs `loanfund worker`: in prod mode it starts, delivers what
+    is due (nothing here) and, given --once, exits cleanly; with a default secret it refuses to start."""
+    env = {
+        **os.environ,
+        "LOANFUND_ENV": "prod",
+        "LOANFUND_DATABASE_URL": database_url,
+        "LOANFUND_SECRET_KEY": "k" * 48,
+        "LOANFUND_ALLOW_SQLITE_IN_PROD": "true",
+    }
+    command = [sys.executable, "-m", "loanfund.cli", "worker", "--once"]
+    r = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0 deliveries attempted"
+    env.pop("LOANFUND_SECRET_KEY")
+    r = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "LOANFUND_SECRET_KEY" in r.stderr
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert 'command: ["loanfund", "worker"]' in compose

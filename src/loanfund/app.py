@@ -41,6 +41,7 @@ from loanfund.staff.router import router as staff_router
 from loanfund.status_reports.router import router as status_reports_router
 from loanfund.web import console, pages
 from loanfund.web.portal import router as portal
+from loanfund.webhooks.router import router as webhooks_router
 
 TAGS = [
     {"name": "bank", "description": "Partner banks: their profile, loans, events, reports and claims"},
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         reports_router,
         staff_router,
         audit_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router)

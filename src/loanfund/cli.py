@@ -39,6 +39,8 @@ portfolio_app = typer.Typer(help="The loan book's maintained aggregates", no_arg
 app.add_typer(portfolio_app, name="portfolio")
 idempotency_app = typer.Typer(help="Stored idempotent responses", no_args_is_help=True)
 app.add_typer(idempotency_app, name="idempotency")
+webhooks_app = typer.Typer(help="Webhook events and deliveries", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 
 CLI = Actor(kind="system", id=None, name="cli")
 
@@ -69,6 +71,39 @@ def serve(
         access_log=False,
         proxy_headers=True,
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Messages in flight (LOANFUND_WEBHOOK_WORKER_CONCURRENCY)")
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="Deliver what is due now, then exit")] = False,
+) -> None:
+    """Deliver webhook events to the banks' endpoints until stopped (SIGTERM or Ctrl-C)."""
+    import signal
+
+    from loanfund.core.db import make_sessionmaker
+    from loanfund.core.logging import configure_logging
+    from loanfund.webhooks.worker import Worker
+
+    settings = get_settings()
+    settings.check_production()
+    configure_logging(settings.log_level, settings.log_json)
+    engine = make_engine(settings)
+    runner = Worker(
+        settings,
+        make_sessionmaker(engine),
+        concurrency=concurrency,
+        listen=None if settings.is_sqlite else engine,
+    )
+    if once:
+        sent = runner.run_once(limit=10_000)
+        typer.echo(f"{sent} deliveries attempted")
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: runner.stop())
+    runner.run()
 
 
 @db_app.command("upgrade")
@@ -288,6 +323,18 @@ def portfolio_rebuild() -> None:
     typer.echo("portfolio aggregates rebuilt")
 
 
+@webhooks_app.command("purge")
+def webhooks_purge() -> None:
+    """Delete finished webhook deliveries older than LOANFUND_WEBHOOK_RETENTION_DAYS, and the events
+    left without deliveries."""
+    from loanfund.webhooks.delivery import purge
+
+    settings = get_settings()
+    with transaction(make_engine(settings)) as session:
+        deliveries, events = purge(session, settings.webhook_retention_days)
+    typer.echo(f"{deliveries} finished deliveries and {events} events deleted")
+
+
 @idempotency_app.command("purge")
 def idempotency_purge() -> None:
     """Delete stored responses whose keys have expired."""
@@ -350,7 +397,7 @@ def howto(
     officer = next((v for k, v in keys.items() if k.startswith("staff officer")), "<officer key>")
     bank = next((v for k, v in keys.items() if k.startswith("bank ")), "<bank key>")
     typer.echo(f"""
-loanfund is starting on {base_url}   (API docs: {base_url}/docs)
+loanfund is starting on {base_url}   (API docs: {base_url}/docs), with the webhook worker beside it
   curl {base_url}/readyz
   curl -H 'Authorization: Bearer {bank}' {base_url}/api/v1/banks/me
   curl -H 'Authorization: Bearer {officer}' '{base_url}/api/v1/enterprises?limit=5'

@@ -21,6 +21,7 @@ from loanfund.portfolio.models import (
 from loanfund.rates.models import CreditLine, LprRate
 from loanfund.staff.models import ApiKey, SignInFailure, Staff, StaffSession
 from loanfund.status_reports.models import Discrepancy, MonthReopening, StatusReport, StatusReportLine
+from loanfund.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "AccountBalance",
@@ -54,5 +55,9 @@ __all__ = [
     "StaffSession",
     "StatusReport",
     "StatusReportLine",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "YearCounter",
 ]

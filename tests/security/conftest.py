@@ -33,6 +33,9 @@ from loanfund.staff import service as staff_service
 from loanfund.staff.models import Role
 from loanfund.status_reports import service as report_service
 from loanfund.status_reports.schemas import StatusLine
+from loanfund.webhooks import outbox
+from loanfund.webhooks import service as webhook_service
+from loanfund.webhooks.schemas import EndpointCreate
 from tests import factories
 from tests.factories import TEST_ACTOR, Caller
 
@@ -67,6 +70,8 @@ class World:
     transaction_id: int  # a ledger transaction (a contribution)
     reversible_transaction_id: int  # a small contribution that may be reversed
     today: date  # the business date the world was built on (its claims were paid that day)
+    webhook_endpoint_id: int  # bank A's
+    webhook_delivery_id: int  # a ping queued to it
 
     def path_params(self) -> dict[str, Any]:
         """Path parameter name → the world's record it names (bank A's where a bank owns it)."""
@@ -81,6 +86,8 @@ class World:
             "bank_loan_ref": self.loan_ref,
             "claim_id": self.claim_id,
             "transaction_id": self.transaction_id,
+            "endpoint_id": self.webhook_endpoint_id,
+            "delivery_id": self.webhook_delivery_id,
         }
 
     def caller(self, kind: str) -> Caller | None:
@@ -271,6 +278,14 @@ def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) 
         today=today,
     )
     txns = list(session.scalars(select(LedgerTransaction.id).order_by(LedgerTransaction.id)))
+    hook, _ = webhook_service.create_endpoint(
+        session,
+        settings,
+        TEST_ACTOR,
+        bank_a.id,
+        EndpointCreate.model_validate({"url": "https://hooks.bank-a.example.cn/loanfund"}),
+    )
+    [ping] = outbox.queue(session, [outbox.Outgoing(bank_a.id, outbox.PING, {})], endpoint_id=hook.id)
     session.commit()
     return World(
         bank_a=bank_a,
@@ -297,4 +312,6 @@ def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) 
         transaction_id=txns[0],
         reversible_transaction_id=txns[1],
         today=today,
+        webhook_endpoint_id=hook.id,
+        webhook_delivery_id=ping,
     )

@@ -256,6 +256,29 @@ MATRIX: dict[tuple[str, str], Row] = {
                                                      Row("401 200 404 200 200 200 200 401"),
     # oversight
     ("GET", "/api/v1/audit"):                        Row("401 403 403 200 200 200 200 401"),
+    # webhooks (a bank's own endpoints; bureau staff read them all)
+    ("POST", "/api/v1/webhooks/endpoints"):          Row("401 201 201 403 403 403 403 401",
+                                                         body=lambda w: {"url": "https://hooks.matrix.example.cn/in"}),
+    ("GET", "/api/v1/webhooks/endpoints"):           Row("401 200 200 200 200 200 200 401"),
+    ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}"):
+                                                     Row("401 200 404 200 200 200 200 401"),
+    ("PATCH", "/api/v1/webhooks/endpoints/{endpoint_id}"):
+                                                     Row("401 200 404 403 403 403 403 401",
+                                                         body=lambda w: {"description": "matrix"}),
+    ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}"):
+                                                     Row("401 204 404 403 403 403 403 401"),
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret"):
+                                                     Row("401 200 404 403 403 403 403 401"),
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/test"):
+                                                     Row("401 202 404 403 403 403 403 401"),
+    ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries"):
+                                                     Row("401 200 404 200 200 200 200 401"),
+    ("POST", "/api/v1/webhooks/endpoints/deliveries/{delivery_id}/retry"):
+                                                     Row("401 202 404 403 403 403 403 401"),
+    ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/retry"):
+                                                     Row("401 202 404 403 403 403 403 401"),
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries/{delivery_id}/retry"):
+                                                     Row("401 202 404 403 403 403 403 401"),
 }
 # fmt: on
 

@@ -17,10 +17,14 @@ from tests.factories import staff_caller
 from tests.security.conftest import World, api_routes
 from tests.security.test_authz_matrix import MATRIX, Row
 
-# Issuing a key answers its secret, which is never stored: there is no first answer to replay.
+# Issuing a key — or a webhook endpoint's signing secret — answers a secret, which is never stored: there is
+# no first answer to replay. Deleting an endpoint is idempotent by itself (a retry finds it gone: 404).
 NO_KEY = {
     ("POST", "/api/v1/staff/{staff_id}/keys"),
     ("POST", "/api/v1/banks/{bank_id}/keys"),
+    ("POST", "/api/v1/webhooks/endpoints"),
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret"),
+    ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}"),
     ("POST", "/api/v1/applications"),  # the public submission: rate-limited, see its own tests
 }
 STAFF = ("officer", "approver", "admin")

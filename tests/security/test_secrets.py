@@ -1,9 +1,11 @@
-"""Secrets: keys and status tokens appear once — in the response that issued them — and nowhere else: not
-in a log line (the app's, SQLAlchemy's at DEBUG, anyone's), not in the audit log or any other table, not
-in any other response. Plus security headers on every kind of response, and CORS closed by default."""
+"""Secrets: keys, status tokens and webhook signing secrets appear once — in the response that issued
+them — and nowhere else: not in a log line (the app's, SQLAlchemy's at DEBUG, anyone's), not in the
+audit log or any other table, not in any other response. Plus security headers on every kind of
+response, and CORS closed by default."""
 
 from __future__ import annotations
 
+import base64
 import inspect
 import logging
 from collections.abc import Callable, Iterator
@@ -17,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 import loanfund.models  # noqa: F401  (every table, for the plaintext scan)
 from loanfund.app import create_app
@@ -25,8 +27,10 @@ from loanfund.core.clock import business_today
 from loanfund.core.config import Settings
 from loanfund.core.db import Base
 from loanfund.core.logging import JsonFormatter
+from loanfund.webhooks.worker import Worker
 from tests.factories import application_payload, enterprise_payload
 from tests.security.conftest import World
+from tests.webhooks.receiver import Receiver
 
 LOGGERS = ["loanfund", "sqlalchemy.engine", "sqlalchemy.pool", "uvicorn", "uvicorn.access", "uvicorn.error"]
 
@@ -220,6 +224,64 @@ def test_keys_and_tokens_are_shown_once_and_never_logged_or_stored(
                 continue
             seen = r.text + "".join(f"{k}: {v}\n" for k, v in r.headers.items())
             assert value not in seen, f"the {name} appears in {r.request.method} {r.request.url}"
+
+
+def test_webhook_signing_secrets_are_shown_once_and_never_logged_or_stored(
+    client: TestClient,
+    world: World,
+    settings: Settings,
+    session: Session,
+    session_maker: sessionmaker[Session],
+    log_capture: LogCapture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An endpoint's secret, and the one that replaces it, appear in the response that issued each and
+    nowhere else — though the worker signs real deliveries with both while the log is at DEBUG."""
+    monkeypatch.setattr(settings, "webhook_allow_private_targets", True)  # the receiver is on 127.0.0.1
+    receiver = Receiver()
+    worker = Worker(settings, session_maker, concurrency=2)
+    try:
+        call = Recorder(client)
+        bank, analyst = world.headers("bank_own"), world.headers("analyst")
+        paused = {"enabled": False}  # the world's endpoint: this test's worker sends only to the receiver
+        call(
+            "PATCH", f"/api/v1/webhooks/endpoints/{world.webhook_endpoint_id}", 200, json=paused, headers=bank
+        )
+        created = call("POST", "/api/v1/webhooks/endpoints", 201, json={"url": receiver.url}, headers=bank)
+        eid = created.json()["id"]
+        rotated = call("POST", f"/api/v1/webhooks/endpoints/{eid}/rotate-secret", 200, headers=bank)
+        receiver.secrets = [created.json()["secret"], rotated.json()["secret"]]
+        call("POST", f"/api/v1/webhooks/endpoints/{eid}/test", 202, headers=bank)
+        assert worker.run_once() == 1
+        [message] = receiver.wait_for(1)
+        assert message.verified_by == receiver.secrets  # both secrets really signed
+        for headers in (bank, analyst):
+            call("GET", f"/api/v1/webhooks/endpoints/{eid}", 200, headers=headers)
+            call("GET", "/api/v1/webhooks/endpoints", 200, headers=headers)
+            call("GET", f"/api/v1/webhooks/endpoints/{eid}/deliveries", 200, headers=headers)
+        call("PATCH", f"/api/v1/webhooks/endpoints/{eid}", 200, json={"description": "x"}, headers=bank)
+        call("GET", "/api/v1/audit", 200, params={"limit": 500}, headers=analyst)
+    finally:
+        worker.sender.close()
+        receiver.close()
+
+    secrets = {"first secret": created, "rotated secret": rotated}
+    assert {"loanfund.webhooks", "sqlalchemy.engine.Engine"} <= log_capture.loggers, log_capture.loggers
+    logged = "\n".join(log_capture.lines)
+    session.expire_all()
+    dump = "\n".join(
+        repr(tuple(row)) for table in Base.metadata.sorted_tables for row in session.execute(select(table))
+    )
+    assert "webhook_endpoint.rotate_secret" in dump
+    for name, issuer in secrets.items():
+        value = issuer.json()["secret"]
+        raw = base64.b64decode(value.removeprefix("whsec_"))
+        assert value not in logged, f"the {name} was logged"
+        assert value not in dump, f"the {name} is stored in plain text"
+        assert raw.hex() not in dump
+        for r in call.responses:
+            if r is not issuer:
+                assert value not in r.text, f"the {name} appears in {r.request.method} {r.request.url}"
 
 
 # --- security headers on every kind of response -----------------------------------------------------

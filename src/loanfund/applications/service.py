@@ -38,6 +38,7 @@ from loanfund.enterprises.credit_code import checksum_ok
 from loanfund.enterprises.models import Enterprise
 from loanfund.loans.models import Loan
 from loanfund.rates.service import credit_line_for, max_rate_on
+from loanfund.webhooks import events as webhook_events
 
 _RATE_PLACES = Decimal("0.0001")
 _FIELDS = [
@@ -171,6 +172,8 @@ def submit_application(
     record(session, actor, "application.submit", "application", app.application_no, after=_snap(app))
     if ent is not None and app.grade is not None:
         enterprise_service.set_grade(session, actor, ent, app.grade, f"application {app.application_no}")
+    if app.status == ApplicationStatus.pending_bank:
+        webhook_events.application_routed(session, app)
     return app, token
 
 
@@ -325,7 +328,8 @@ def override_evaluation(
         app.credit_line_fen = to_fen(credit_line)
     elif grade is not None:
         app.credit_line_fen = credit_line_for(session, grade, app.application_date)
-    if app.status == ApplicationStatus.ineligible:
+    routed = app.status == ApplicationStatus.ineligible
+    if routed:
         _move(app, ApplicationStatus.pending_bank, "re-graded")
         app.ineligible_reason = None
     _note_line(app)
@@ -346,6 +350,8 @@ def override_evaluation(
         ent = session.get(Enterprise, app.enterprise_id)
         assert ent is not None
         enterprise_service.set_grade(session, actor, ent, app.grade, f"application {app.application_no}")
+    if routed:
+        webhook_events.application_routed(session, app)
     return app
 
 

@@ -33,6 +33,7 @@ from loanfund.fund.exceptions import FundInsufficient
 from loanfund.loans import service as loan_service
 from loanfund.loans.models import Loan
 from loanfund.loans.state import LoanState
+from loanfund.webhooks import events as webhook_events
 
 REFERENCE = "claim"
 _FIELDS = [
@@ -165,6 +166,7 @@ def approve(
         after=snapshot(claim, _FIELDS),
         reason=reason,
     )
+    webhook_events.claim_decided(session, claim)
     return claim
 
 
@@ -192,6 +194,7 @@ def reject(
         after=snapshot(claim, _FIELDS),
         reason=reason,
     )
+    webhook_events.claim_decided(session, claim)
     return claim
 
 
@@ -215,11 +218,12 @@ def pay(
     claim.paid_fen = claim.approved_fen
     claim.paid_by = payer_id
     claim.paid_on = day
+    session.flush()
+    record(session, actor, "claim.pay", "claim", claim.id, before=before, after=snapshot(claim, _FIELDS))
+    webhook_events.claim_decided(session, claim)
     loan = session.get(Loan, claim.loan_id)
     assert loan is not None
     loan_service.transition(session, actor, loan, LoanState.compensated, f"claim {claim.id} paid", day)
-    session.flush()
-    record(session, actor, "claim.pay", "claim", claim.id, before=before, after=snapshot(claim, _FIELDS))
     breakers.evaluate_bank(session, settings, actor, claim.bank_id)
     breakers.evaluate_programme(session, settings, actor, day)
     return claim

@@ -46,6 +46,11 @@ def _default_bands() -> dict[str, Decimal]:
     return {"A": Decimal(85), "B": Decimal(75), "C": Decimal(65), "D": Decimal(55), "E": Decimal(45)}
 
 
+def _default_retry_schedule() -> list[float]:
+    # 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 12 h, 18 h, 24 h: 2.9 days in all
+    return [5, 30, 120, 600, 1800, 3600, 7200, 14_400, 28_800, 43_200, 64_800, 86_400]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOANFUND_", env_file=".env", extra="ignore")
 
@@ -156,6 +161,49 @@ class Settings(BaseSettings):
         "approver and admin in prod",
     )
 
+    # --- webhooks (webhooks/, `loanfund worker`) ------------------------------------------------------
+    webhook_retry_schedule_s: list[float] = Field(
+        default_factory=_default_retry_schedule,
+        min_length=1,
+        description="Seconds to wait after each failed attempt before the next (±jitter); once they are "
+        "used up the delivery fails. The default spreads 13 attempts over about three days",
+    )
+    webhook_retry_jitter: float = Field(
+        default=0.2, ge=0, lt=1, description="Each wait is scaled by a random factor in 1 ± this"
+    )
+    webhook_retry_after_max_s: float = Field(
+        default=86_400, gt=0, description="The longest Retry-After (429/503) honoured"
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300, description="Per attempt")
+    webhook_response_max_bytes: int = Field(
+        default=4096, ge=0, le=1_048_576, description="Bytes of a response read (and kept in the log)"
+    )
+    webhook_claim_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a claimed delivery is a worker's before another may take it over (a "
+        "worker that died); must comfortably exceed the timeout",
+    )
+    webhook_disable_after_days: float = Field(
+        default=5.0, gt=0, description="An endpoint whose deliveries have failed this long is disabled"
+    )
+    webhook_secret_overlap_hours: float = Field(
+        default=24.0, ge=0, description="How long a rotated secret still signs, beside the new one"
+    )
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Deliver to private, loopback and link-local addresses (an endpoint on the "
+        "bank's own network; tests)",
+    )
+    webhook_worker_concurrency: int = Field(default=8, ge=1, le=256, description="Sends in flight")
+    webhook_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often an idle worker looks for due deliveries"
+    )
+    webhook_max_endpoints_per_bank: int = Field(default=10, ge=1)
+    webhook_retention_days: int = Field(
+        default=30, ge=1, description="Finished deliveries kept this long (`loanfund webhooks purge`)"
+    )
+
     @model_validator(mode="after")
     def _bands_are_ordered(self) -> Settings:
         if self.breaker_warning_ratio > self.breaker_suspend_ratio:
@@ -165,6 +213,10 @@ class Settings(BaseSettings):
         bounds = self.aging_bucket_days
         if not bounds or bounds[0] < 1 or any(b <= a for a, b in pairwise(bounds)):
             raise ValueError("aging_bucket_days must be positive and strictly increasing")
+        if any(s < 0 for s in self.webhook_retry_schedule_s):
+            raise ValueError("webhook_retry_schedule_s must not be negative")
+        if self.webhook_claim_lease_s <= self.webhook_timeout_s:
+            raise ValueError("webhook_claim_lease_s must exceed webhook_timeout_s")
         return self
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ from loanfund.core.db import Base, utcnow
 from loanfund.core.errors import Conflict
 from loanfund.fund import service as fund_service
 from loanfund.portfolio import service as portfolio
+from loanfund.webhooks import events as webhook_events
 
 PROGRAMME = "programme"
 
@@ -119,6 +120,7 @@ def evaluate_bank(session: Session, settings: Settings, actor: Actor, bank_id: i
             before={"state": old},
             after={"state": new, "npl_ratio": ratio},
         )
+        webhook_events.breaker_changed(session, row, old)
     session.flush()
     return row
 
@@ -144,6 +146,7 @@ def lift(session: Session, settings: Settings, actor: Actor, bank_id: int, reaso
         after={"state": row.state},
         reason=reason,
     )
+    webhook_events.breaker_changed(session, row, BreakerState.suspended)
     return row
 
 
@@ -180,6 +183,7 @@ def evaluate_programme(session: Session, settings: Settings, actor: Actor, day: 
             before={"state": old},
             after={"state": row.state, "ratio": r},
         )
+        webhook_events.breaker_changed(session, row, old)
     session.flush()
     return row
 
@@ -204,6 +208,7 @@ def lift_programme(session: Session, actor: Actor, reason: str) -> Breaker:
         after={"state": row.state},
         reason=reason,
     )
+    webhook_events.breaker_changed(session, row, BreakerState.stopped)
     return row
 
 

@@ -161,16 +161,16 @@ class LoanRead(BaseModel):
 
     @classmethod
     def of(cls, loan: Loan, credit_code: str) -> LoanRead:
-        return cls._build(loan, loan.snapshot, credit_code, loan.created_at, loan.updated_at)
+        return cls.of_snapshot(loan, loan.snapshot, credit_code, loan.created_at, loan.updated_at)
 
     @classmethod
     def of_done(cls, done: Done) -> LoanRead:
         """The loan as the write path left it just after the item `done` (later items of the same
         transaction may have changed the draft since)."""
-        return cls._build(done.loan, done.snapshot, done.credit_code, done.created_at, done.at)
+        return cls.of_snapshot(done.loan, done.snapshot, done.credit_code, done.created_at, done.at)
 
     @classmethod
-    def _build(
+    def of_snapshot(
         cls, loan: LoanFields, snap: Snapshot, credit_code: str, created_at: datetime, updated_at: datetime
     ) -> LoanRead:
         """The contract's fields from `loan`, its balances and state from `snap`."""

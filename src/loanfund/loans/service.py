@@ -18,6 +18,7 @@ from loanfund.loans.models import Loan
 from loanfund.loans.state import Event, LoanRuleError, LoanState, check_transition
 from loanfund.loans.writes import Done, loan_view
 from loanfund.portfolio import service as portfolio
+from loanfund.webhooks import events as webhook_events
 
 
 def write_one(
@@ -112,6 +113,7 @@ def transition(
         after=loan_view(loan),
         reason=reason,
     )
+    webhook_events.loan_state_changed_events(session, [(loan, loan.snapshot, old.state)])
     return loan
 
 

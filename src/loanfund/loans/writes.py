@@ -69,6 +69,7 @@ from loanfund.loans.state import (
 from loanfund.portfolio import service as portfolio
 from loanfund.rates import service as rates
 from loanfund.status_reports.repository import closed_through_many
+from loanfund.webhooks import events as webhook_events
 
 # items planned between two handovers to the pipeline: small enough that the database starts early and
 # the last part's writes are short, large enough that each statement still carries many rows
@@ -493,9 +494,23 @@ def run(
             savepoint.rollback()
             return outcomes
     plan.keep_orm_in_step()
+    _tell_banks(session, plan, outcomes)
     if lookups is None:
         evaluate_breakers(session, settings, plan.lk, plan.breaker_actors)
     return outcomes
+
+
+def _tell_banks(session: Session, plan: _Run, outcomes: list[Outcome]) -> None:
+    """`loan.state_changed` for each accepted event that moved its loan to a state banks are told about
+    (written in this transaction: the webhooks' outbox)."""
+    changes = [
+        (d.loan, d.snapshot, d.before["state"])
+        for o in outcomes
+        for d in o.done
+        if d.before is not None and d.snapshot.state is not d.before["state"]
+    ]
+    if changes:
+        webhook_events.loan_state_changed_events(session, changes, at=plan.now)
 
 
 def evaluate_breakers(

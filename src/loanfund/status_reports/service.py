@@ -27,6 +27,7 @@ from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
 from loanfund.status_reports import repository
 from loanfund.status_reports.models import Discrepancy, MonthReopening, StatusReport, StatusReportLine
 from loanfund.status_reports.schemas import StatusLine
+from loanfund.webhooks import events as webhook_events
 
 
 def is_month_end(day: date) -> bool:
@@ -184,6 +185,7 @@ def _file(
         disc.report_id = report.id
     session.add_all([*report_lines, *found])
     session.flush()
+    webhook_events.status_report_processed(session, report, found)
     after = {"month_end": month_end, "version": version, "lines": len(lines), "discrepancies": len(found)}
     if amends is None:
         record(session, actor, "status_report.submit", "status_report", report.id, after=after)
@@ -236,6 +238,13 @@ def reopen_month(
         "month_reopening",
         reopening.id,
         after={"bank_id": bank.id, "month_end": month_end},
+        reason=reason,
+    )
+    webhook_events.month_reopened(
+        session,
+        bank_id=bank.id,
+        month_end=month_end,
+        closed_through=repository.closed_through(session, bank.id),
         reason=reason,
     )
     return reopening
