@@ -19,6 +19,7 @@ from loanfund.portfolio.models import (
     YearCounter,
 )
 from loanfund.rates.models import CreditLine, LprRate
+from loanfund.risk.models import BankRating, StressTestRun
 from loanfund.staff.models import ApiKey, Staff
 from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
 
@@ -28,6 +29,7 @@ __all__ = [
     "Application",
     "AuditRecord",
     "Bank",
+    "BankRating",
     "Base",
     "BorrowerYear",
     "Breaker",
@@ -51,5 +53,6 @@ __all__ = [
     "Staff",
     "StatusReport",
     "StatusReportLine",
+    "StressTestRun",
     "YearCounter",
 ]

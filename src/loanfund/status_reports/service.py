@@ -18,6 +18,7 @@ from loanfund.core.money import to_fen
 from loanfund.loans import service as loan_service
 from loanfund.loans.models import Loan, LoanEvent
 from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
+from loanfund.risk import ratings
 from loanfund.status_reports.models import Discrepancy, StatusReport, StatusReportLine
 from loanfund.status_reports.repository import closed_through
 from loanfund.status_reports.schemas import StatusLine
@@ -147,6 +148,7 @@ def submit(
         disc.report_id = report.id
     session.add_all([*report_lines, *found])
     session.flush()
+    ratings.month_closed(session, settings, actor, month_end)  # rates the month once every bank closed it
     record(
         session,
         actor,
