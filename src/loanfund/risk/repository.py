@@ -140,7 +140,8 @@ def claim_loans(session: Session, claim_ids: Collection[int]) -> dict[int, int]:
     """Claim id → its loan's id."""
     out: dict[int, int] = {}
     for part in _chunks(sorted(claim_ids)):
-        out.update(dict(session.execute(select(Claim.id, Claim.loan_id).where(Claim.id.in_(part))).tuples()))
+        stmt = select(Claim.id, Claim.loan_id).where(Claim.id.in_(part))
+        out.update({row.id: row.loan_id for row in session.execute(stmt)})
     return out
 
 
