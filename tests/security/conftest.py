@@ -29,6 +29,8 @@ from loanfund.core.ratelimit import RateLimiter
 from loanfund.fund.models import LedgerTransaction
 from loanfund.loans import service as loan_service
 from loanfund.loans.state import Event, EventKind
+from loanfund.risk import stress
+from loanfund.risk.schemas import StressTestCreate
 from loanfund.staff import service as staff_service
 from loanfund.staff.models import Role
 from loanfund.status_reports import service as report_service
@@ -66,6 +68,7 @@ class World:
     closable_claim_id: int  # bank A's, paid, nothing owed
     transaction_id: int  # a ledger transaction (a contribution)
     reversible_transaction_id: int  # a small contribution that may be reversed
+    stress_test_id: int  # a stress test run
 
     def path_params(self) -> dict[str, Any]:
         """Path parameter name → the world's record it names (bank A's where a bank owns it)."""
@@ -80,6 +83,7 @@ class World:
             "bank_loan_ref": self.loan_ref,
             "claim_id": self.claim_id,
             "transaction_id": self.transaction_id,
+            "run_id": self.stress_test_id,
         }
 
     def caller(self, kind: str) -> Caller | None:
@@ -260,6 +264,7 @@ def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) 
         session, TEST_ACTOR, claims[2], bank_ref="SEC-REC-1", gross_fen=50_000, costs_fen=0, day=today
     )
     txns = list(session.scalars(select(LedgerTransaction.id).order_by(LedgerTransaction.id)))
+    run = stress.run(session, settings, TEST_ACTOR, StressTestCreate(scenarios=100), today=today)
     session.commit()
     return World(
         bank_a=bank_a,
@@ -285,4 +290,5 @@ def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) 
         closable_claim_id=claims[3].id,
         transaction_id=txns[0],
         reversible_transaction_id=txns[1],
+        stress_test_id=run.id,
     )
