@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,8 @@ from loanfund.portfolio.service import COVERED
 from loanfund.risk import repository
 
 BAD = frozenset({LoanState.non_performing, LoanState.compensated})
+KEPT = frozenset({*COVERED, LoanState.compensated})
+STATES = {s.value: s for s in LoanState}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,43 +40,39 @@ class BookLoan:
         return self.state in COVERED
 
 
-def _changed_after(row: Any, day: date) -> bool:
-    return any(
-        d is not None and d > day for d in (row.last_event_date, row.compensated_on, row.written_off_on)
-    )
-
-
 def book_at(session: Session, npl_days: int, as_of: date) -> list[BookLoan]:
     """Every loan covered (active, overdue, non-performing) or compensated and not yet written off at the
     end of `as_of`, with its outstanding principal then; in no particular order."""
     rows = repository.loans_open_on(session, as_of)
-    changed = {r.id for r in rows if _changed_after(r, as_of)}
-    events = repository.events_until(session, sorted(changed), as_of) if changed else {}
+    changed = [r[0] for r in rows if r[-1]]
+    events = repository.events_until(session, changed, as_of) if changed else {}
     out = []
-    for r in rows:
-        state, outstanding = LoanState(r.state), int(r.outstanding_fen)
-        if r.id in changed:
-            contract = Contract(r.contract_amount_fen, r.start_date, r.maturity_date)
+    for (
+        loan_id,
+        bank_id,
+        ref,
+        grade,
+        industry,
+        text,
+        fen,
+        maturity,
+        first,
+        amount,
+        start,
+        comp,
+        moved,
+    ) in rows:
+        state = STATES[text]
+        if moved:
             history = [
                 Event(e.kind, e.event_date, e.principal_fen, e.interest_fen, e.days_past_due or 0)
-                for e in events.get(r.id, [])
+                for e in events.get(loan_id, [])
             ]
-            snap = replay(contract, history, npl_days)
-            state, outstanding = snap.state, snap.outstanding_fen
-            if r.compensated_on is not None and r.compensated_on <= as_of:
+            snap = replay(Contract(amount, start, maturity), history, npl_days)
+            state, fen = snap.state, snap.outstanding_fen
+            if comp is not None and comp <= as_of:
                 state = LoanState.compensated
-        if (state in COVERED or state is LoanState.compensated) and outstanding > 0:
-            out.append(
-                BookLoan(
-                    id=r.id,
-                    bank_id=r.bank_id,
-                    bank_loan_ref=r.bank_loan_ref,
-                    grade=r.grade,
-                    industry=r.industry,
-                    state=state,
-                    outstanding_fen=outstanding,
-                    maturity_date=r.maturity_date,
-                    first_disbursed_on=r.first_disbursed_on,
-                )
-            )
+            if state not in KEPT or fen <= 0:
+                continue
+        out.append(BookLoan(loan_id, bank_id, ref, grade, industry, state, fen, maturity, first))
     return out

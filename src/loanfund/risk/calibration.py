@@ -79,14 +79,9 @@ def npl_dates(session: Session, npl_days: int, as_of: date) -> dict[int, date]:
 def default_rates(session: Session, settings: Settings, as_of: date) -> dict[str, GradePd]:
     """The probability of default of each grade, with the counts behind it."""
     cutoff = as_of - timedelta(days=settings.npl_days)
-    defaulted = npl_dates(session, settings.npl_days, as_of)
     counts = {g: [0, 0] for g in GRADES}  # observed, defaulted
-    for row in repository.lives(session, as_of):
-        failed = row.id in defaulted
-        if failed or row.maturity_date <= cutoff:
-            c = counts.setdefault(row.grade, [0, 0])
-            c[0] += 1
-            c[1] += failed
+    for row in repository.observed_lives(session, settings.npl_days, as_of, cutoff):
+        counts[row[0]] = [int(row[1]), int(row[2])]
     observed = sum(c[0] for c in counts.values())
     pooled = Decimal(sum(c[1] for c in counts.values())) / observed if observed else None
     floor = settings.stress_pd_floor

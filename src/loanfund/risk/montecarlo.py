@@ -32,8 +32,10 @@ from scipy.special import ndtr, ndtri
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
-CHUNK_CELLS = 1 << 21  # (scenario, loan) slots per chunk: 2M → about 25 MB of working arrays
+CHUNK_CELLS = 1 << 19  # (scenario, loan) slots per chunk: 2M → about 25 MB of working arrays
 MAX_CHUNK_SCENARIOS = 4096
+BATCH_SCENARIOS = 256  # the factor and the blocks' default counts are drawn for this many at once
+BATCH_CELLS = 1 << 20  # … but for at most this many (scenario, block) pairs
 
 
 @dataclass(frozen=True)
@@ -127,29 +129,30 @@ def simulate(
     if n == 0:
         return Simulation(defaulted, by_month)
     per_chunk = chunk_scenarios(n)
+    # the factor and each block's number of defaults are drawn for a batch of chunks at a time
+    batch = per_chunk * max(1, min(BATCH_SCENARIOS, BATCH_CELLS // b) // per_chunk)
     cells = banks * months
-    owner = np.zeros(per_chunk * n, dtype=np.int32)  # 0: free; else the id of the draw holding the slot
-    ead_tiled = np.tile(blocks.ead, per_chunk)  # exposure by (scenario in chunk, position)
+    drawer = _Drawer(rng, blocks.ead, per_chunk * n)
     loading, spread = np.sqrt(correlation), np.sqrt(1.0 - correlation)
-    rows = np.arange(per_chunk, dtype=np.int64)[:, None]
+    slots = (np.arange(per_chunk, dtype=np.intp)[:, None] * n + blocks.start[None, :]).ravel()
+    starts = np.tile(blocks.start, per_chunk)
+    sizes = np.tile(blocks.size.astype(np.float64), per_chunk)
+    rows = np.arange(batch, dtype=np.intp)[:, None]
     per_fen = loss_per_fen[None, :, None]
-    for first in range(0, scenarios, per_chunk):
-        c = min(per_chunk, scenarios - first)
+    for first in range(0, scenarios, batch):
+        c = min(batch, scenarios - first)
         z = rng.standard_normal(c)
         p = ndtr((blocks.threshold[None, :] - loading * z[:, None]) / spread)  # PD 0 → −∞ → 0; PD 1 → 1
         k = rng.binomial(np.broadcast_to(blocks.size, (c, b)), p).astype(np.int64)
         survivors = k * 2 > blocks.size[None, :]  # draw the survivors of a mostly defaulting block
-        slot = (rows[:c] * n + blocks.start[None, :]).ravel()
-        size = np.broadcast_to(blocks.size, (c, b)).ravel()
-        taken: list[Ints] = []
-        sums = _draw(rng, np.where(survivors, 0, k).ravel(), slot, size, owner, ead_tiled, taken)
-        if survivors.any():
-            spared = _draw(
-                rng, np.where(survivors, blocks.size - k, 0).ravel(), slot, size, owner, ead_tiled, taken
-            )
-            sums += np.where(survivors, blocks.total_fen[None, :], 0.0).ravel() - spared
-        for keys in taken:
-            owner[keys] = 0
+        need = np.where(survivors, blocks.size - k, k)
+        drawn = np.concatenate(
+            [
+                drawer.draw(need[i : i + per_chunk].ravel(), slots, starts, sizes)
+                for i in range(0, c, per_chunk)
+            ]
+        ).reshape(c, b)
+        sums = np.where(survivors, blocks.total_fen[None, :] - drawn, drawn).ravel()
         cell = (rows[:c] * cells + blocks.cell[None, :]).ravel()
         per_cell = np.bincount(cell, weights=sums, minlength=c * cells).reshape(c, banks, months)
         defaulted[first : first + c] = per_cell.sum(axis=2)
@@ -157,44 +160,80 @@ def simulate(
     return Simulation(defaulted, by_month)
 
 
-def _draw(
-    rng: np.random.Generator,
-    need: Ints,
-    slot: Ints,
-    size: Ints,
-    owner: npt.NDArray[np.int32],
-    ead_tiled: Floats,
-    taken: list[Ints],
-) -> Floats:
-    """For each (scenario, block) pair, the exposure of `need` distinct loans picked at random from its
-    block (`slot`: the block's first slot, `size`: its loans). The slots taken are appended to `taken`
-    for the caller to free."""
-    sums = np.zeros(len(need))
-    first = True
-    while True:
-        pairs = np.flatnonzero(need)
-        if not len(pairs):
-            return sums
-        count = need[pairs]
-        total = int(count.sum())
-        base = np.repeat(slot[pairs], count)
-        keys = base + (rng.random(total) * np.repeat(size[pairs], count)).astype(np.int64)
-        ids = np.arange(1, total + 1, dtype=np.int32)
-        if first:  # pairs never share slots, so a pair's first round finds its slots free
-            owner[keys] = ids
-            kept = owner[keys] == ids  # of duplicates, the last written holds the slot
-        else:
-            ids += np.int32(1 << 30)  # distinct from the ids of the first round
-            free = owner[keys] == 0
-            owner[keys[free]] = ids[free]
-            kept = free & (owner[keys] == ids)
-        taken.append(keys)
-        exposure = ead_tiled[keys] * kept
-        bounds = np.cumsum(count) - count
-        sums[pairs] += np.add.reduceat(exposure, bounds)
-        need = need.copy()
-        need[pairs] -= np.add.reduceat(kept.astype(np.int64), bounds)
-        first = False
+class _Drawer:
+    """Draws distinct loans within blocks, on work arrays kept between chunks (no allocation per draw).
+
+    `owner` has a slot per (scenario of the chunk, loan) and holds the id of the draw that took it; ids
+    grow from chunk to chunk, so a slot holding an id from before the chunk's first is free again."""
+
+    def __init__(self, rng: np.random.Generator, ead: Floats, slots: int) -> None:
+        self.rng = rng
+        self.ead = ead  # exposure by position
+        self.owner = np.zeros(slots, dtype=np.int32)
+        self.next_id = 1
+        self.capacity = 0
+        self._grow(1 << 16)
+
+    def _grow(self, total: int) -> None:
+        if total <= self.capacity:
+            return
+        self.capacity = max(total, 2 * self.capacity)
+        self.uniform = np.empty(self.capacity)
+        self.exposure = np.empty(self.capacity)
+        self.keys = np.empty(self.capacity, dtype=np.intp)  # indices as numpy takes them: no cast
+        self.positions = np.empty(self.capacity, dtype=np.intp)
+        self.ids = np.empty(self.capacity, dtype=np.int32)
+        self.held = np.empty(self.capacity, dtype=np.int32)
+        self.lost = np.empty(self.capacity, dtype=bool)
+        self.count_up = np.arange(self.capacity, dtype=np.int32)
+
+    def draw(self, need: Ints, slot: Ints, start: Ints, size: Floats) -> Floats:
+        """For each (scenario, block) pair, the exposure of `need` distinct loans picked at random from
+        its block (`slot`: the pair's first slot, `size`: its loans)."""
+        sums = np.zeros(len(need))
+        if self.next_id > 1 << 30:  # long before the ids run out (a chunk draws far fewer): reset
+            self.owner.fill(0)
+            self.next_id = 1
+        chunk_start = self.next_id
+        first = True
+        while True:
+            pairs = np.flatnonzero(need)
+            if not len(pairs):
+                return sums
+            count = need[pairs]
+            total = int(count.sum())
+            self._grow(total)
+            u, keys, ids = self.uniform[:total], self.keys[:total], self.ids[:total]
+            held, lost, exposure = self.held[:total], self.lost[:total], self.exposure[:total]
+            self.rng.random(out=u)
+            np.multiply(u, np.repeat(size[pairs], count), out=u)
+            positions = self.positions[:total]
+            np.copyto(positions, u, casting="unsafe")  # the place in the block (truncated: 0 … size − 1)
+            np.add(positions, np.repeat(start[pairs], count), out=positions)  # … in the book
+            np.add(positions, np.repeat(slot[pairs] - start[pairs], count), out=keys)  # … in the chunk
+            np.add(self.count_up[:total], np.int32(self.next_id), out=ids)
+            self.next_id += total
+            if first:  # the pairs' slots are all free: of duplicates, the last written holds the slot
+                self.owner[keys] = ids
+                np.take(self.owner, keys, out=held)
+                np.not_equal(held, ids, out=lost)
+            else:  # a slot taken in an earlier round (an id of this chunk) is lost too
+                np.take(self.owner, keys, out=held)
+                free = held < chunk_start
+                self.owner[keys[free]] = ids[free]
+                np.take(self.owner, keys, out=held)
+                np.not_equal(held, ids, out=lost)
+            np.take(self.ead, positions, out=exposure)
+            bounds = np.cumsum(count) - count
+            sums[pairs] += np.add.reduceat(exposure, bounds)
+            lost_at = np.flatnonzero(lost)  # few: duplicates, drawn again in the next round
+            if not len(lost_at):
+                return sums
+            pair_of = np.searchsorted(bounds, lost_at, side="right") - 1
+            sums[pairs] -= np.bincount(pair_of, weights=exposure[lost_at], minlength=len(pairs))
+            need = np.zeros_like(need)
+            need[pairs] = np.bincount(pair_of, minlength=len(pairs))
+            first = False
 
 
 # --- figures from the scenarios -------------------------------------------------------------------------

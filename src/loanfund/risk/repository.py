@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, or_, select
+from sqlalchemy import Row, String, and_, case, delete, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from loanfund.banks.models import Bank
@@ -34,26 +34,30 @@ BOOK_COLUMNS = (
     "industry",
     "state",
     "outstanding_fen",
-    "start_date",
     "maturity_date",
-    "contract_amount_fen",
     "first_disbursed_on",
-    "last_event_date",
+    "contract_amount_fen",
+    "start_date",
     "compensated_on",
-    "written_off_on",
 )
+KEPT_STATES = ("active", "overdue", "non_performing", "compensated")
 
 
-def loans_open_on(session: Session, as_of: date) -> list[Row[Any]]:
-    """Loans that may be covered or compensated at the end of `as_of`: first disbursed by then, and
-    neither settled nor written off by then (plain rows with `BOOK_COLUMNS`)."""
+def loans_open_on(session: Session, as_of: date) -> Sequence[Any]:
+    """Loans that may be covered or compensated at the end of `as_of`: first disbursed by then, neither
+    settled nor written off by then, and covered or compensated now unless changed since. Plain tuples
+    of `BOOK_COLUMNS` (the state as its text) and `changed`: whether a bank's event or the fund has
+    changed the loan after `as_of`."""
     c = LOANS.c
-    stmt = select(*(c[name] for name in BOOK_COLUMNS), c.settled_on).where(
+    changed = or_(c.last_event_date > as_of, c.compensated_on > as_of, c.written_off_on > as_of)
+    columns = [type_coerce(c[name], String) if name == "state" else c[name] for name in BOOK_COLUMNS]
+    stmt = select(*columns, changed.label("changed")).where(
         c.first_disbursed_on <= as_of,
         or_(c.settled_on.is_(None), c.settled_on > as_of),
         or_(c.written_off_on.is_(None), c.written_off_on > as_of),
+        or_(and_(c.state.in_(KEPT_STATES), c.outstanding_fen > 0), changed),
     )
-    return list(session.execute(stmt))
+    return session.execute(stmt).all()  # fetched at once: a row at a time costs more
 
 
 def events_until(session: Session, loan_ids: Sequence[int], as_of: date) -> dict[int, list[LoanEvent]]:
@@ -81,12 +85,25 @@ def npl_reports(session: Session, npl_days: int, as_of: date) -> list[Row[Any]]:
     return list(session.execute(stmt))
 
 
-def lives(session: Session, as_of: date) -> list[Row[Any]]:
-    """(id, grade, maturity date, first disbursement) of every loan first disbursed by `as_of`."""
-    stmt = select(Loan.id, Loan.grade, Loan.maturity_date, Loan.first_disbursed_on).where(
-        Loan.first_disbursed_on <= as_of
+def observed_lives(session: Session, npl_days: int, as_of: date, matured_by: date) -> Sequence[Any]:
+    """Per grade: (grade, loans observed, of which defaulted) among the loans first disbursed by `as_of`
+    that either matured by `matured_by` or were reported `npl_days` or more past due by `as_of`."""
+    defaulted = (
+        select(LoanEvent.id)
+        .where(
+            LoanEvent.loan_id == Loan.id,
+            LoanEvent.kind == EventKind.delinquency,
+            LoanEvent.days_past_due >= npl_days,
+            LoanEvent.event_date <= as_of,
+        )
+        .exists()
     )
-    return list(session.execute(stmt))
+    stmt = (
+        select(Loan.grade, func.count(), func.coalesce(func.sum(case((defaulted, 1), else_=0)), 0))
+        .where(Loan.first_disbursed_on <= as_of, or_(Loan.maturity_date <= matured_by, defaulted))
+        .group_by(Loan.grade)
+    )
+    return session.execute(stmt).all()
 
 
 def loans_first_disbursed_between(session: Session, start: date, end: date) -> list[Row[Any]]:
