@@ -198,7 +198,8 @@ def main() -> None:
         )
         result = measure(url)
     median = statistics.median(result["seconds"])
-    ratio = median / BAR_SECONDS
+    cpu = statistics.median(result["cpu_seconds"])
+    ratio, cpu_ratio = median / BAR_SECONDS, cpu / BAR_SECONDS
     peak_mib, start_mib = result["peak_kib"] / 1024, result["rss_start_kib"] / 1024
     common.line(
         "stress test, median of 3",
@@ -208,6 +209,12 @@ def main() -> None:
     common.line(
         "t / bar",
         f"{ratio:.2f}  (bar ≤ 1.00, i.e. {BAR_SECONDS:.0f} s on one core)  {common.verdict(ratio <= 1)}",
+    )
+    # on a machine shared with other work the process waits for its core: its CPU time is what it used
+    common.line(
+        "CPU time of the process / bar",
+        f"{cpu_ratio:.2f}  ({cpu:.2f} s; the database's own work is not in it; load average "
+        f"{result['load']:.1f} on {os.cpu_count()} CPUs)",
     )
     common.line("peak RSS of the process", f"{peak_mib:.0f} MiB (after imports {start_mib:.0f} MiB)")
     common.line(
