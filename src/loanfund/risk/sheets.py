@@ -8,13 +8,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from loanfund.core.config import RATING_MEASURES
 from loanfund.core.money import to_fen
 from loanfund.reports.export import Column, Report, Section
 from loanfund.reports.export import ColumnKind as K
 from loanfund.reports.service import now
 from loanfund.risk.schemas import BankRatingRead, StressTestRead, StressTestSummary
 
-PERCENT = "0.00%"
 PROBABILITY = "0.0000%"
 
 
@@ -218,16 +218,6 @@ def stress_runs_report(runs: Iterable[StressTestSummary]) -> Report:
 
 # --- ratings ----------------------------------------------------------------------------------------------
 
-_MEASURE_KEYS = (
-    "npl_ratio",
-    "compensation_rate",
-    "early_default_rate",
-    "report_discrepancies",
-    "report_lateness",
-    "growth",
-    "concentration",
-)
-
 
 def _ratio(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
@@ -246,7 +236,7 @@ def ratings_report(ratings: Sequence[BankRatingRead], title_period: str, bank_no
         Column("reason", "说明", "Reason", width=60),
         *(
             Column(key, labels.get(key, (key, key))[0], labels.get(key, (key, key))[1], K.ratio)
-            for key in _MEASURE_KEYS
+            for key in RATING_MEASURES
         ),
     ]
     summary_rows = [

@@ -35,7 +35,7 @@ from loanfund.audit.service import Actor, record
 from loanfund.banks.models import Bank
 from loanfund.core.config import Settings
 from loanfund.core.errors import InvalidInput, NotFound
-from loanfund.core.money import yuan_str
+from loanfund.core.money import ratio_str, yuan_str
 from loanfund.fund import ledger
 from loanfund.fund import service as fund_service
 from loanfund.loans.service import add_months
@@ -73,7 +73,9 @@ def _fixed(value: Decimal, places: int) -> str:
 
 
 def _probability(count: int, total: int) -> str:
-    return _fixed(Decimal(count) / Decimal(total), 6)
+    found = ratio_str(count, total, places=6)
+    assert found is not None  # a run has scenarios
+    return found
 
 
 def _fen(value: float) -> int:
