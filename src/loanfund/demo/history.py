@@ -41,7 +41,6 @@ from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
 from loanfund.status_reports import service as status_reports
 from loanfund.status_reports.schemas import StatusLine
 
-
 FILED_AT = time(17, 30)  # when the banks file their month-end status reports (local time)
 
 
