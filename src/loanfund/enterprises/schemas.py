@@ -17,7 +17,7 @@ CreditCode = Annotated[
         max_length=18,
         pattern=CREDIT_CODE_PATTERN,
         description="Unified social credit code: 18 characters, no I, O, S, V or Z",
-        examples=["91500114MA5U0XYM10"],
+        examples=["91500114MA5U0XYZ1A"],
     ),
 ]
 Industry = Annotated[str, Field(pattern=r"^[A-T]$", description="GB/T 4754 section letter", examples=["C"])]

@@ -83,9 +83,14 @@ class StressTestCreate(BaseModel):
     as_of: IsoDate | None = Field(
         default=None, description="The book and the fund at the end of this business date; default today"
     )
-    horizon_months: int = Field(default=12, ge=1, le=24, description="Months ahead")
-    scenarios: int = Field(default=10_000, ge=100, le=100_000, description="Monte Carlo scenarios")
-    seed: int = Field(default=1, ge=0, le=2**32 - 1, description="Same seed + same inputs → same results")
+    # strict: a JSON `true` is not a number
+    horizon_months: int = Field(default=12, ge=1, le=24, strict=True, description="Months ahead")
+    scenarios: int = Field(
+        default=10_000, ge=100, le=100_000, strict=True, description="Monte Carlo scenarios"
+    )
+    seed: int = Field(
+        default=1, ge=0, le=2**32 - 1, strict=True, description="Same seed + same inputs → same results"
+    )
     correlation: Annotated[
         Decimal, Field(ge=0, le=Decimal("0.99"), max_digits=5, decimal_places=4, allow_inf_nan=False)
     ] = Field(default=Decimal("0.15"), description="Asset correlation with the one systematic factor")
@@ -100,9 +105,9 @@ class StressTestCreate(BaseModel):
     lgd: ProbabilityIn | None = Field(
         default=None, description="Loss given default after recoveries; default: calibrated from paid claims"
     )
-    all_default_banks: Annotated[list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(max_length=100)] = (
-        Field(default_factory=list, description="Banks (ids) whose covered loans all default")
-    )
+    all_default_banks: Annotated[
+        list[Annotated[int, Field(ge=1, le=2**63 - 1, strict=True)]], Field(max_length=100)
+    ] = Field(default_factory=list, description="Banks (ids) whose covered loans all default")
 
     @field_validator("all_default_banks")
     @classmethod
