@@ -101,8 +101,9 @@ test: lint typecheck migrations-check browser
 # Benchmarks against raw baselines on the PostgreSQL server of LOANFUND_TEST_POSTGRES_URL (each creates and
 # drops its own loanfund_bench_* databases). Quick profile: under 6 minutes. BENCH_PROFILE=full make bench:
 # the 1,000,000-loan figures (about half an hour). They print ratios against their bars; never a test.
+# bench.stress: the stress test, 100,000 covered loans × 10,000 scenarios on one core (either profile).
 bench: install
-	@set -e; for b in ingest single reports webhooks; do $(BIN)/python -m bench.$$b; done
+	@set -e; for b in ingest single reports webhooks stress; do $(BIN)/python -m bench.$$b; done
 
 # A long schema-fuzzing run: FUZZ_EXAMPLES examples per operation, caller and mode, fresh randomness each
 # run (LOANFUND_FUZZ_SEED=<n> repeats one). `make test` runs the same test bounded to 5, derandomized.

@@ -37,6 +37,7 @@ from loanfund.loans.router import router as loans_router
 from loanfund.ops.router import router as ops_router
 from loanfund.rates.router import router as rates_router
 from loanfund.reports.router import router as reports_router
+from loanfund.risk.router import router as risk_router
 from loanfund.staff.router import router as staff_router
 from loanfund.status_reports.router import router as status_reports_router
 from loanfund.web import console, pages
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     routers = (
         ops_router,
+        risk_router,  # before the banks' routes: /banks/ratings is not /banks/{bank_id}
         banks_router,
         partner_banks_router,
         enterprises_router,

@@ -41,6 +41,8 @@ idempotency_app = typer.Typer(help="Stored idempotent responses", no_args_is_hel
 app.add_typer(idempotency_app, name="idempotency")
 webhooks_app = typer.Typer(help="Webhook events and deliveries", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
+ratings_app = typer.Typer(help="Partner banks' monthly risk ratings", no_args_is_help=True)
+app.add_typer(ratings_app, name="ratings")
 
 CLI = Actor(kind="system", id=None, name="cli")
 
@@ -343,6 +345,44 @@ def idempotency_purge() -> None:
     with transaction(make_engine(get_settings())) as session:
         count = purge_expired(session)
     typer.echo(f"{count} expired idempotency keys deleted")
+
+
+@ratings_app.command("compute")
+def ratings_compute(
+    month: Annotated[str, typer.Option(help="The month to rate, YYYY-MM")],
+    recompute: Annotated[
+        bool, typer.Option("--recompute", help="Replace the month's stored ratings (audited; needs --reason)")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the month is rated again")] = None,
+) -> None:
+    """Rate every partner bank for a month and store the ratings (a month already rated is left as it is
+    unless --recompute)."""
+    from loanfund.risk import ratings, repository
+    from loanfund.risk.schemas import parse_month
+
+    try:
+        first = parse_month(month)
+    except ValueError as exc:
+        raise _fail(f"--month {exc}") from exc
+    settings = get_settings()
+    try:
+        with transaction(make_engine(settings)) as session:
+            rows = ratings.compute_month(
+                session, settings, CLI, first, recompute=recompute, reason_text=reason
+            )
+            codes = {b.id: b.code for b in repository.banks(session).values()}
+            lines = [
+                f"  {codes[r.bank_id]:<12} {r.rating}  score {r.score}  driver {r.driver}"
+                for r in sorted(rows, key=lambda r: codes[r.bank_id])
+            ]
+    except LoanfundError as exc:
+        raise _fail(exc.message) from exc
+    if not rows:
+        typer.echo(f"{month}: no bank had loans covered or compensated; nothing rated")
+        return
+    typer.echo(f"{month}: {len(rows)} banks rated{' again' if recompute else ''}")
+    for line in lines:
+        typer.echo(line)
 
 
 @app.command()

@@ -19,6 +19,7 @@ from loanfund.portfolio.models import (
     YearCounter,
 )
 from loanfund.rates.models import CreditLine, LprRate
+from loanfund.risk.models import BankRating, StressTestRun
 from loanfund.staff.models import ApiKey, SignInFailure, Staff, StaffSession
 from loanfund.status_reports.models import Discrepancy, MonthReopening, StatusReport, StatusReportLine
 from loanfund.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -29,6 +30,7 @@ __all__ = [
     "Application",
     "AuditRecord",
     "Bank",
+    "BankRating",
     "Base",
     "BorrowerYear",
     "Breaker",
@@ -55,6 +57,7 @@ __all__ = [
     "StaffSession",
     "StatusReport",
     "StatusReportLine",
+    "StressTestRun",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

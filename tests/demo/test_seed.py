@@ -4,6 +4,7 @@ rules as live data, and the same seed gives the same database."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session, aliased
 
 from loanfund.app import create_app
 from loanfund.applications.models import Application, ApplicationStatus
+from loanfund.audit.models import AuditRecord
+from loanfund.audit.service import SYSTEM
 from loanfund.banks.models import Bank, BankStatus
 from loanfund.claims.models import Claim, ClaimState, Recovery, RecoveryKind
 from loanfund.cli import app as cli
@@ -36,6 +39,9 @@ from loanfund.portfolio import service as portfolio
 from loanfund.portfolio.models import PortfolioMonthly
 from loanfund.rates import service as rates
 from loanfund.reports import service as reports
+from loanfund.risk import stress
+from loanfund.risk.models import BankRating
+from loanfund.risk.schemas import StressTestCreate
 from loanfund.rules import add_months, loan_rules
 from loanfund.staff import signin
 from loanfund.staff.models import Role, Staff
@@ -284,6 +290,10 @@ def test_the_command_keeps_its_behaviour(demo: Demo) -> None:
 def _plain(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, list):  # a rating's measures: the loans behind them by reference, not by id
+        return json.dumps(
+            [{**m, "loans": [loan["bank_loan_ref"] for loan in m["loans"]]} for m in value], sort_keys=True
+        )
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     return value
@@ -395,6 +405,14 @@ def digest(engine: Engine) -> dict[str, str]:
             Discrepancy.reported_outstanding_fen,
             Discrepancy.derived_outstanding_fen,
         ),
+        "bank_ratings": select(
+            Bank.code,
+            BankRating.month,
+            BankRating.rating,
+            BankRating.score,
+            BankRating.driver,
+            BankRating.measures,
+        ).join(Bank, Bank.id == BankRating.bank_id),
     }
     out = {}
     with Session(engine) as session:
@@ -415,5 +433,89 @@ def test_the_same_seed_gives_the_same_data(demo: Demo, tmp_path: Path) -> None:
     try:
         seed_demo(engine, settings, seed=2021)
         assert digest(engine) == digest(demo.engine)
+        # and the same stress test gives the same results on either database
+        assert _stress(engine, settings) == _stress(demo.engine, demo.settings)
     finally:
         engine.dispose()
+
+
+def _stress(engine: Engine, settings: Settings) -> dict[str, Any]:
+    with Session(engine) as session:
+        body = StressTestCreate(as_of=date(2021, 12, 31), scenarios=3000, seed=2021)
+        run = stress.read(stress.run(session, settings, SYSTEM, body, today=date(2022, 1, 10)))
+        session.rollback()
+    return run.model_dump(include={"inputs", "calibration", "outputs"}, mode="json")
+
+
+# --- risk ratings and the stress test on the demo --------------------------------------------------------
+
+
+def test_the_banks_ratings_in_2021(session: Session) -> None:
+    """Every month of 2021 is rated as its last status report closes it; the banks are told apart, each
+    rating says what drove it, and at least one bank is rated 4 or worse."""
+    rows = session.execute(
+        select(Bank.code, BankRating.month, BankRating.rating, BankRating.driver)
+        .join(Bank, Bank.id == BankRating.bank_id)
+        .order_by(BankRating.month, Bank.code)
+    ).all()
+    months: dict[date, dict[str, int]] = {}
+    for code, month, rating, driver in rows:
+        months.setdefault(month, {})[code] = rating
+        assert driver
+    assert sorted(months) == [date(2021, m, 1) for m in range(1, 13)]
+    assert all(len(by_bank) == 4 for by_bank in months.values())
+    assert max(r for by_bank in months.values() for r in by_bank.values()) >= 4
+    assert all(len(set(by_bank.values())) > 1 for by_bank in months.values())  # never all the same
+    assert any(len(set(by_bank.values())) == 4 for by_bank in months.values())  # four ratings apart
+
+
+def test_the_stress_test_on_the_demo(demo: Demo) -> None:
+    app = create_app(demo.settings, demo.engine)
+    key = next(v for k, v in demo.keys.items() if k.startswith("staff analyst"))
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        r = client.post(
+            "/api/v1/fund/stress-tests", json={"as_of": "2021-12-31", "scenarios": 2000}, headers=headers
+        )
+        assert r.status_code == 201, r.text
+        run = r.json()
+        exposure = client.get("/api/v1/fund/exposure", params={"as_of": "2021-12-31"}, headers=headers).json()
+    out = run["outputs"]
+    assert out["covered_outstanding"] == exposure["total"]["covered_outstanding"]
+    assert out["available_balance"] == exposure["total"]["available_balance"]
+    assert len(out["by_bank"]) == 4
+    u = run["calibration"]["pd_by_grade"]["U"]  # most of the demo's loans have no evaluation
+    assert u["source"] == "observed"
+    assert u["defaulted_loans"] >= 5
+    assert run["calibration"]["lgd"]["paid_claims"] >= 3
+    assert Decimal("0") < Decimal(out["p_exhaustion"]) < Decimal("1")
+
+
+def test_ratings_compute_refuses_a_rated_month_and_recomputes_on_purpose(demo: Demo) -> None:
+    with Session(demo.engine) as session:
+        before = {
+            r.bank_id: (r.rating, r.score)
+            for r in session.scalars(select(BankRating).where(BankRating.month == date(2021, 6, 1)))
+        }
+    with cli_env(demo.url):
+        r = runner.invoke(cli, ["ratings", "compute", "--month", "2021-06"])
+        assert r.exit_code == 1
+        assert "rated already" in r.output
+        r = runner.invoke(cli, ["ratings", "compute", "--month", "2021-06", "--recompute"])
+        assert r.exit_code == 1
+        assert "reason" in r.output
+        r = runner.invoke(
+            cli, ["ratings", "compute", "--month", "2021-06", "--recompute", "--reason", "check"]
+        )
+        assert r.exit_code == 0, r.output
+        assert "4 banks rated again" in r.output
+        assert runner.invoke(cli, ["ratings", "compute", "--month", "2021-6"]).exit_code == 1
+    with Session(demo.engine) as session:
+        after = {
+            r.bank_id: (r.rating, r.score)
+            for r in session.scalars(select(BankRating).where(BankRating.month == date(2021, 6, 1)))
+        }
+        audit = session.scalar(select(AuditRecord).where(AuditRecord.action == "ratings.recompute"))
+    assert after == before  # a closed month's figures do not move
+    assert audit is not None
+    assert (audit.actor_name, audit.reason) == ("cli", "check")

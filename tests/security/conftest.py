@@ -29,6 +29,8 @@ from loanfund.core.ratelimit import RateLimiter
 from loanfund.fund.models import LedgerTransaction
 from loanfund.loans import service as loan_service
 from loanfund.loans.state import Event, EventKind
+from loanfund.risk import stress
+from loanfund.risk.schemas import StressTestCreate
 from loanfund.staff import service as staff_service
 from loanfund.staff.models import Role
 from loanfund.status_reports import service as report_service
@@ -72,6 +74,7 @@ class World:
     today: date  # the business date the world was built on (its claims were paid that day)
     webhook_endpoint_id: int  # bank A's
     webhook_delivery_id: int  # a ping queued to it
+    stress_test_id: int  # a stress test run
 
     def path_params(self) -> dict[str, Any]:
         """Path parameter name → the world's record it names (bank A's where a bank owns it)."""
@@ -88,6 +91,7 @@ class World:
             "transaction_id": self.transaction_id,
             "endpoint_id": self.webhook_endpoint_id,
             "delivery_id": self.webhook_delivery_id,
+            "run_id": self.stress_test_id,
         }
 
     def caller(self, kind: str) -> Caller | None:
@@ -286,6 +290,7 @@ def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) 
         EndpointCreate.model_validate({"url": "https://hooks.bank-a.example.cn/loanfund"}),
     )
     [ping] = outbox.queue(session, [outbox.Outgoing(bank_a.id, outbox.PING, {})], endpoint_id=hook.id)
+    run = stress.run(session, settings, TEST_ACTOR, StressTestCreate(scenarios=100), today=today)
     session.commit()
     return World(
         bank_a=bank_a,
@@ -314,4 +319,5 @@ def world(session: Session, settings: Settings, bank_a: Caller, bank_b: Caller) 
         today=today,
         webhook_endpoint_id=hook.id,
         webhook_delivery_id=ping,
+        stress_test_id=run.id,
     )

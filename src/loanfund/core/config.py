@@ -42,6 +42,47 @@ def _default_weights() -> dict[str, IndicatorWeight]:
     }
 
 
+class RatingMeasure(BaseModel):
+    """A bank-rating measure's weight in the composite and its four cut points: a value below the first
+    scores 1, below the second 2, below the third 3, below the fourth 4, otherwise 5 (higher is worse)."""
+
+    weight: Decimal = Field(ge=0)
+    thresholds: list[Decimal] = Field(min_length=4, max_length=4)
+
+
+RATING_MEASURES = (
+    "npl_ratio",
+    "compensation_rate",
+    "early_default_rate",
+    "report_discrepancies",
+    "report_lateness",
+    "growth",
+    "concentration",
+)
+
+
+def _default_rating_measures() -> dict[str, RatingMeasure]:
+    def m(weight: str, *cuts: str) -> RatingMeasure:
+        return RatingMeasure(weight=Decimal(weight), thresholds=[Decimal(c) for c in cuts])
+
+    return {
+        # (non-performing + compensated) ÷ (covered + compensated) at the month's end
+        "npl_ratio": m("0.25", "0.01", "0.02", "0.05", "0.08"),
+        # compensation paid in the window ÷ average covered outstanding at its month ends
+        "compensation_rate": m("0.20", "0.005", "0.01", "0.02", "0.04"),
+        # loans non-performing within `early_default_months` of first disbursement ÷ loans disbursed
+        "early_default_rate": m("0.15", "0.01", "0.02", "0.04", "0.08"),
+        # discrepancies per loan line of the status reports due in the window
+        "report_discrepancies": m("0.10", "0.005", "0.01", "0.02", "0.05"),
+        # status reports due in the window that came late or not at all (months)
+        "report_lateness": m("0.05", "1", "2", "3", "4"),
+        # covered outstanding at the month's end ÷ a window earlier, less one
+        "growth": m("0.10", "0.25", "0.50", "1.00", "2.00"),
+        # industry Herfindahl–Hirschman index of covered outstanding at the month's end
+        "concentration": m("0.15", "0.20", "0.30", "0.45", "0.60"),
+    }
+
+
 def _default_bands() -> dict[str, Decimal]:
     return {"A": Decimal(85), "B": Decimal(75), "C": Decimal(65), "D": Decimal(55), "E": Decimal(45)}
 
@@ -136,6 +177,35 @@ class Settings(BaseSettings):
         default=10, ge=1, description="Wrong status tokens one address may present per window"
     )
     status_token_failure_window_s: int = Field(default=600, ge=1)
+
+    # --- risk analytics (risk/): stress test calibration and bank ratings ---------------------------
+    stress_pd_floor: Decimal = Field(
+        default=Decimal("0.01"), ge=0, le=1, description="Lowest probability of default a grade is given"
+    )
+    stress_pd_min_loans: int = Field(
+        default=20,
+        ge=1,
+        description="A grade with fewer loans observed to the end of their lives takes "
+        "the programme-wide default rate",
+    )
+    stress_lgd_floor: Decimal = Field(
+        default=Decimal("0.45"), ge=0, le=1, description="Lowest loss given default the calibration gives"
+    )
+    rating_window_months: int = Field(default=12, ge=1, le=60)
+    rating_report_due_days: int = Field(
+        default=15, ge=0, le=27, description="Days after a month's end its status report is due"
+    )
+    rating_peer_weight: Decimal = Field(
+        default=Decimal("0.5"),
+        ge=0,
+        le=1,
+        description="Share of a measure's score from the peer percentile (the rest from the thresholds)",
+    )
+    rating_measures: dict[str, RatingMeasure] = Field(default_factory=_default_rating_measures)
+    rating_bands: list[Decimal] = Field(
+        default_factory=lambda: [Decimal("1.75"), Decimal("2.50"), Decimal("3.00"), Decimal("4.00")],
+        description="Composite scores (1–5) from which a bank is rated 2, 3, 4 and 5",
+    )
 
     # --- the bureau console: staff sign-in (staff/signin.py) ----------------------------------------
     console_idle_timeout_minutes: int = Field(
@@ -267,6 +337,20 @@ class Settings(BaseSettings):
     def secure_cookies(self) -> bool:
         """Console cookies are `Secure` (sent over HTTPS only) in production."""
         return self.env == "prod"
+
+    @model_validator(mode="after")
+    def _ratings_are_consistent(self) -> Settings:
+        if set(self.rating_measures) != set(RATING_MEASURES):
+            raise ValueError(f"rating_measures needs exactly the measures {list(RATING_MEASURES)}")
+        for name, m in self.rating_measures.items():
+            if any(b <= a for a, b in pairwise(m.thresholds)):
+                raise ValueError(f"rating_measures.{name}.thresholds must be strictly increasing")
+        if not any(m.weight for m in self.rating_measures.values()):
+            raise ValueError("rating_measures needs a positive weight")
+        bands = self.rating_bands
+        if len(bands) != 4 or any(b <= a for a, b in pairwise(bands)) or not 1 < bands[0] <= bands[3] < 5:
+            raise ValueError("rating_bands must be four strictly increasing scores between 1 and 5")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

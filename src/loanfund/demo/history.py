@@ -13,7 +13,9 @@ a batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from itertools import groupby
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -43,6 +45,8 @@ from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
 from loanfund.status_reports import repository as status_report_repository
 from loanfund.status_reports import service as status_reports
 from loanfund.status_reports.schemas import StatusLine
+
+FILED_AT = time(17, 30)  # when the banks file their month-end status reports (local time)
 
 
 class DemoPlanBroken(RuntimeError):
@@ -349,7 +353,11 @@ class _Month:
                     days_past_due=0,
                 )
             )
-        status_reports.submit(self.session, self.settings, self.bank_actor(bank.id), bank, action.day, lines)
+        report = status_reports.submit(
+            self.session, self.settings, self.bank_actor(bank.id), bank, action.day, lines
+        )
+        # filed on the plan's day, at the end of the business day, not when the demo is seeded
+        report.submitted_at = datetime.combine(action.day, FILED_AT, ZoneInfo(self.settings.timezone))
         self.lookups.closed.pop(bank.id, None)  # the report closed the month
         self.check(bank.id)
 

@@ -182,20 +182,34 @@ def lock_codes(session: Session, codes: Iterable[str]) -> None:
         )
 
 
-def reserved_for(session: Session, reference_type: str, reference_id: str) -> int:
-    """Cash reserved for one reference (a claim): its reservations less its releases and payments."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(_signed_amount()), 0))
+def _reserved(reference_type: str) -> Select[str | None, int]:
+    """Cash reserved per reference of a type: reservations less releases and payments."""
+    return (
+        select(LedgerTransaction.reference_id, func.coalesce(func.sum(_signed_amount()), 0))
         .select_from(LedgerEntry)
         .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
-        .where(
-            LedgerAccount.code == PER_REFERENCE,
-            LedgerTransaction.reference_type == reference_type,
-            LedgerTransaction.reference_id == reference_id,
-        )
+        .where(LedgerAccount.code == PER_REFERENCE, LedgerTransaction.reference_type == reference_type)
+        .group_by(LedgerTransaction.reference_id)
     )
-    return int(total or 0)  # fund_cash:reserved is debit-normal
+
+
+def reserved_for(session: Session, reference_type: str, reference_id: str) -> int:
+    """Cash reserved for one reference (a claim): its reservations less its releases and payments."""
+    stmt = _reserved(reference_type).where(LedgerTransaction.reference_id == reference_id)
+    row = session.execute(stmt).first()
+    return int(row[1]) if row else 0  # fund_cash:reserved is debit-normal
+
+
+def reserved_by_reference(
+    session: Session, reference_type: str, *, as_of: date | None = None
+) -> dict[str, int]:
+    """Cash reserved per reference of a type (every claim's, say), from the entries with value dates up
+    to `as_of` (None: all); references with nothing reserved are left out."""
+    stmt = _reserved(reference_type)
+    if as_of is not None:
+        stmt = stmt.where(LedgerEntry.value_date <= as_of)
+    return {ref: int(fen) for ref, fen in session.execute(stmt) if ref is not None and fen}
 
 
 def post(

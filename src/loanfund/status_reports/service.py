@@ -24,6 +24,7 @@ from loanfund.core.money import to_fen
 from loanfund.loans import writes
 from loanfund.loans.models import Loan
 from loanfund.loans.state import OPEN_FOR_BANK_EVENTS, Event, EventKind
+from loanfund.risk import ratings
 from loanfund.status_reports import repository
 from loanfund.status_reports.models import Discrepancy, MonthReopening, StatusReport, StatusReportLine
 from loanfund.status_reports.schemas import StatusLine
@@ -188,6 +189,7 @@ def _file(
     webhook_events.status_report_processed(session, report, found)
     after = {"month_end": month_end, "version": version, "lines": len(lines), "discrepancies": len(found)}
     if amends is None:
+        ratings.month_closed(session, settings, actor, month_end)  # rates the month once every bank closed it
         record(session, actor, "status_report.submit", "status_report", report.id, after=after)
         return report
     after["amends_report_id"] = amends.id
