@@ -177,6 +177,13 @@ def test_unfunded_approval_then_fund_insufficient(
     first = _post(client, f"{URL}/{ids[0]}/approve", officer)
     second = _post(client, f"{URL}/{ids[1]}/approve", officer)
     assert (first["reserved"], second["reserved"]) == ("800000.00", "0.00")  # only 1,000,000 in the fund
+    # the second is approved without funds: shown, and listed, before an approver tries to pay it
+    assert (first["funded"], first["shortfall"]) == (True, "0.00")
+    assert (second["funded"], second["shortfall"]) == (False, "800000.00")
+    unfunded = client.get(URL, params={"funded": "false"}, headers=officer.headers).json()["items"]
+    assert [c["id"] for c in unfunded] == [ids[1]]
+    funded = client.get(URL, params={"funded": "true"}, headers=officer.headers).json()["items"]
+    assert [c["id"] for c in funded] == [ids[0]]
     assert _post(client, f"{URL}/{ids[0]}/pay", approver)["state"] == "paid"
     r = client.post(f"{URL}/{ids[1]}/pay", headers=approver.headers)
     assert r.status_code == 409
@@ -184,6 +191,39 @@ def test_unfunded_approval_then_fund_insufficient(
     contribute(session, 1_000_000)
     assert _post(client, f"{URL}/{ids[1]}/pay", approver)["state"] == "paid"
     assert fund_service.fund_position(session).balance_fen == 40_000_000
+
+
+@pytest.mark.usefixtures("fund_10m", "lenient_breakers")
+def test_an_early_default_is_approved_only_with_a_review_note(
+    client: TestClient, session: Session, bank_a: Caller, officer: Caller, npl_loan: NplLoan
+) -> None:
+    """Non-performing 100 days after its first disbursement (within six months): an early default, on the
+    loan, its claim and the claims register; the approval needs the reviewer's note."""
+    early = npl_loan(bank_a, "100000", age=100)
+    later = npl_loan(bank_a, "100000")  # 200 days old: not early
+    assert (early["early_default"], later["early_default"]) == (True, False)
+    claim = _post(client, URL, bank_a, {"loan_id": early["id"], "principal_at_default": "100000"}, 201)
+    assert claim["early_default"] is True
+    r = client.post(f"{URL}/{claim['id']}/approve", json={}, headers=officer.headers)
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "early_default_review_required")
+    assert r.json()["error"]["details"][0]["field"] == "review_note"
+    assert client.get(f"{URL}/{claim['id']}", headers=officer.headers).json()["state"] == "submitted"
+    note = "Loan file and post-lending visits checked; no sign of fraud"
+    approved = _post(client, f"{URL}/{claim['id']}/approve", officer, {"review_note": note})
+    assert (approved["state"], approved["review_note"]) == ("approved", note)
+    other = _post(client, URL, bank_a, {"loan_id": later["id"], "principal_at_default": "100000"}, 201)
+    assert other["early_default"] is False
+    assert _post(client, f"{URL}/{other['id']}/approve", officer)["state"] == "approved"
+    register = client.get("/api/v1/reports/claims", headers=officer.headers).json()["rows"]
+    flags = {row["claim_id"]: row["early_default"] for row in register}
+    assert flags == {claim["id"]: True, other["id"]: False}
+    audit = session.scalars(
+        select(AuditRecord).where(
+            AuditRecord.action == "claim.approve", AuditRecord.entity_id == str(claim["id"])
+        )
+    ).one()
+    assert audit.after is not None
+    assert audit.after["review_note"] == note
 
 
 @pytest.mark.usefixtures("fund_10m", "lenient_breakers")

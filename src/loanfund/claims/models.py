@@ -4,7 +4,18 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loanfund.core.db import Base, TimestampMixin, utcnow
@@ -59,6 +70,9 @@ class Claim(TimestampMixin, Base):
     paid_on: Mapped[date | None]
     paid_fen: Mapped[int | None]
     collection_closed_on: Mapped[date | None]
+    # the loan became non-performing within the early-default window: approving needs a review note
+    early_default: Mapped[bool] = mapped_column(default=False, server_default=false())
+    review_note: Mapped[str | None] = mapped_column(Text)
 
 
 class RecoveryKind(enum.StrEnum):

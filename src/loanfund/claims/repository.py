@@ -35,10 +35,14 @@ def list_readable(
     bank_id: int | None,
     after_id: int | None,
     limit: int,
+    funded: bool | None = None,
 ) -> list[Claim]:
     stmt = readable(principal).order_by(Claim.id).limit(limit)
     if state is not None:
         stmt = stmt.where(Claim.state == state)
+    if funded is not None:  # approved claims with (or without) their whole amount reserved
+        covered = Claim.reserved_fen >= Claim.approved_fen
+        stmt = stmt.where(Claim.state == ClaimState.approved, covered if funded else ~covered)
     if bank_id is not None:
         stmt = stmt.where(Claim.bank_id == bank_id)
     if after_id is not None:

@@ -79,9 +79,22 @@ def list_claims(
     page: Pagination,
     state: Annotated[ClaimState | None, Query()] = None,
     bank_id: Annotated[int | None, id_query()] = None,
+    funded: Annotated[
+        bool | None,
+        Query(
+            description="Approved claims whose amount is (true) or is not (false) wholly reserved: "
+            "`funded=false` lists what an approver cannot pay until the fund covers the shortfall"
+        ),
+    ] = None,
 ) -> Page[ClaimRead]:
     rows = repository.list_readable(
-        session, caller, state=state, bank_id=bank_id, after_id=page.after_id, limit=page.fetch
+        session,
+        caller,
+        state=state,
+        bank_id=bank_id,
+        after_id=page.after_id,
+        limit=page.fetch,
+        funded=funded,
     )
     return page.page(
         rows, lambda c: ClaimRead.of(c, repository.receivable_fen(session, c.id)), lambda c: c.id
@@ -120,6 +133,7 @@ def approve_claim(
             amount_fen=None if body.amount is None else to_fen(body.amount),
             reason=body.reason,
             day=business_today(settings),
+            review_note=body.review_note,
         )
         return _detail(session, claim)
 

@@ -43,6 +43,10 @@ class ClaimApproval(_In):
         default=None, description="Reduce the claim to this amount (needs a reason)"
     )
     reason: Reason | None = None
+    review_note: Reason | None = Field(
+        default=None,
+        description="The reviewer's note; required to approve an early default (`early_default: true`)",
+    )
 
 
 class ClaimRejection(_In):
@@ -135,9 +139,29 @@ class ClaimRead(BaseModel):
     paid_on: dt.date | None
     collection_closed_on: dt.date | None
     receivable: YuanStr = Field(description="Recoveries owed to the fund and not yet remitted")
+    early_default: bool = Field(
+        description="The loan became non-performing within the early-default window of its first "
+        "disbursement: approval needs a review note"
+    )
+    review_note: str | None = Field(description="The reviewer's note at approval")
+    funded: bool | None = Field(
+        description="An approved claim: whether the fund's cash is reserved for all of it (false: approved "
+        "while the fund could not cover it; the payout needs the shortfall available). Paid: true. "
+        "Submitted or rejected: null"
+    )
+    shortfall: YuanStr | None = Field(
+        description="An approved claim: the part of the approved amount not reserved (0.00 when funded)"
+    )
 
     @classmethod
     def of(cls, c: Claim, receivable_fen: int = 0) -> ClaimRead:
+        funded: bool | None = None
+        shortfall: str | None = None
+        if c.state is ClaimState.approved and c.approved_fen is not None:
+            missing = max(0, c.approved_fen - c.reserved_fen)
+            funded, shortfall = missing == 0, yuan_str(missing)
+        elif c.state is ClaimState.paid:
+            funded = True
         return cls(
             id=c.id,
             bank_id=c.bank_id,
@@ -158,6 +182,10 @@ class ClaimRead(BaseModel):
             paid_on=c.paid_on,
             collection_closed_on=c.collection_closed_on,
             receivable=yuan_str(receivable_fen),
+            early_default=c.early_default,
+            review_note=c.review_note,
+            funded=funded,
+            shortfall=shortfall,
         )
 
 

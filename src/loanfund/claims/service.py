@@ -45,6 +45,8 @@ _FIELDS = [
     "paid_fen",
     "reviewed_by",
     "paid_by",
+    "early_default",
+    "review_note",
 ]
 
 
@@ -106,6 +108,7 @@ def file_claim(
         fund_share=bank.fund_share,
         claimed_fen=share_of(principal_fen, bank.fund_share),
         filed_on=day,
+        early_default=loan.early_default,
     )
     session.add(claim)
     session.flush()
@@ -130,9 +133,19 @@ def approve(
     amount_fen: int | None,
     reason: str | None,
     day: date,
+    review_note: str | None = None,
 ) -> Claim:
+    """Approve a submitted claim, in full or reduced (with a reason); an early default's approval needs
+    the reviewer's note on why the fund pays for a loan that failed so soon after it was lent."""
     if claim.state is not ClaimState.submitted:
         raise _state_error(claim, "approved")
+    if claim.early_default and not (review_note and review_note.strip()):
+        raise field_error(
+            "early_default_review_required",
+            "The loan became non-performing within the early-default window of its first disbursement: "
+            "approving its claim needs a review note",
+            "review_note",
+        )
     amount = claim.claimed_fen if amount_fen is None else amount_fen
     if amount > claim.claimed_fen:
         raise field_error(
@@ -155,6 +168,7 @@ def approve(
     claim.reduction_reason = reason if amount < claim.claimed_fen else None
     claim.reviewed_by = reviewer_id
     claim.reviewed_on = day
+    claim.review_note = review_note
     session.flush()
     record(
         session,

@@ -46,6 +46,7 @@ from loanfund.status_reports import repository as status_report_repository
 from loanfund.status_reports import service as status_reports
 from loanfund.status_reports.schemas import StatusLine
 
+EARLY_DEFAULT_NOTE = "早期违约复核：核对放款资料与贷后检查记录，未见骗贷或违规放款，同意代偿"
 FILED_AT = time(17, 30)  # when the banks file their month-end status reports (local time)
 
 
@@ -280,15 +281,17 @@ class _Month:
             )
             self.memory.claims[action.loan_ref] = claim.id
         elif action.step == "approve":
+            claim = self.claim(action.loan_ref)
             claims.approve(
                 s,
                 settings,
                 self.officer,
-                self.claim(action.loan_ref),
+                claim,
                 reviewer_id=self.cast.officer[0],
                 amount_fen=None,
                 reason=None,
                 day=day,
+                review_note=EARLY_DEFAULT_NOTE if claim.early_default else None,
             )
         elif action.step == "pay":
             claims.pay(

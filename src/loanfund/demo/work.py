@@ -27,6 +27,7 @@ from loanfund.claims import service as claims
 from loanfund.claims.models import Claim
 from loanfund.core.config import Settings
 from loanfund.core.session import transaction
+from loanfund.demo.history import EARLY_DEFAULT_NOTE
 from loanfund.fund import breakers
 from loanfund.loans import service as loans
 from loanfund.loans.models import Loan
@@ -124,6 +125,7 @@ def leave_work(engine: Engine, settings: Settings, approver: tuple[int, str]) ->
                 amount_fen=None,
                 reason=None,
                 day=DAY,
+                review_note=EARLY_DEFAULT_NOTE if filed[0].early_default else None,
             )
         bureau = Actor(kind="system", id=None, name="demo")
         suspended = next((b for b in banks.values() if b.code == SUSPENDED_BANK), None)

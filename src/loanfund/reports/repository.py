@@ -345,6 +345,7 @@ def claims_stmt(
             Claim.paid_fen,
             Claim.reduction_reason,
             Claim.rejection_reason,
+            Claim.early_default,
             Bank.code.label("bank_code"),
             Loan.id.label("loan_id"),
             Loan.bank_loan_ref,

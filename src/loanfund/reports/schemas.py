@@ -497,6 +497,9 @@ class ClaimLine(BaseModel):
     enterprise_name: str
     state: str = Field(description="submitted | approved | rejected | paid")
     npl_since: date | None = Field(description="The day the loan became non-performing (its default)")
+    early_default: bool = Field(
+        description="Non-performing within the early-default window of the first disbursement"
+    )
     filed_on: date
     reviewed_on: date | None = Field(description="Approved or rejected on")
     paid_on: date | None

@@ -840,6 +840,7 @@ def claim_row(m: Mapping[str, Any]) -> dict[str, Any]:
         "enterprise_name": m["enterprise_name"],
         "state": state.value,
         "npl_since": npl_since,
+        "early_default": bool(m["early_default"]),
         "filed_on": m["filed_on"],
         "reviewed_on": m["reviewed_on"],
         "paid_on": paid_on,

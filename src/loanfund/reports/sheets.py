@@ -433,6 +433,7 @@ CLAIM_COLUMNS = [
     Column("enterprise_name", "企业名称", "Enterprise", width=32),
     Column("state", "状态", "State"),
     Column("npl_since", "转为不良日", "Default (NPL since)", K.date),
+    Column("early_default", "早期违约", "Early default"),
     Column("principal_at_default", "不良时本金（元）", "Principal at default (yuan)", K.amount),
     Column("fund_share", "基金代偿比例", "Fund share", K.ratio, number_format=PERCENT),
     Column("claimed", "申请代偿额（元）", "Claimed (yuan)", K.amount),
