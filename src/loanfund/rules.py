@@ -16,7 +16,7 @@ import calendar
 import enum
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from loanfund.core.config import Settings
 
@@ -131,6 +131,19 @@ def programme_trips(paid_in_year_fen: int, fund_size_fen: int, settings: Setting
 
 
 # --- claims -------------------------------------------------------------------------------------------------
+
+
+def compensation(principal_fen: int, fund_share: Decimal) -> int:
+    """What the fund pays on a default: its share (0.80) of the principal, rounded half-up to the fen; the
+    bank bears the rest and all lost interest."""
+    return int((Decimal(principal_fen) * fund_share).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def recovery_share(net_fen: int, paid_fen: int, principal_fen: int) -> int:
+    """The fund's part of a net recovery after compensation: the share it paid of the principal at
+    default (the bank's agreed share, unless the claim was reduced), rounded half-up to the fen."""
+    share = Decimal(net_fen) * paid_fen / principal_fen
+    return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def claim_deadline(npl_since_day: date, settings: Settings) -> date:

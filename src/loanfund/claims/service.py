@@ -15,10 +15,10 @@ writes the loan off.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy.orm import Session
 
+from loanfund import rules
 from loanfund.audit.service import Actor, record, snapshot
 from loanfund.banks.models import Bank
 from loanfund.claims import repository
@@ -26,7 +26,7 @@ from loanfund.claims.models import Claim, ClaimState, Recovery, RecoveryKind
 from loanfund.core.auth import Principal
 from loanfund.core.config import Settings
 from loanfund.core.errors import Conflict, Forbidden, NotFound, field_error
-from loanfund.core.money import share_of, yuan_text
+from loanfund.core.money import yuan_text
 from loanfund.fund import breakers
 from loanfund.fund import service as fund_service
 from loanfund.fund.exceptions import FundInsufficient
@@ -106,7 +106,7 @@ def file_claim(
         state=ClaimState.submitted,
         principal_fen=principal_fen,
         fund_share=bank.fund_share,
-        claimed_fen=share_of(principal_fen, bank.fund_share),
+        claimed_fen=rules.compensation(principal_fen, bank.fund_share),
         filed_on=day,
         early_default=loan.early_default,
     )
@@ -244,10 +244,9 @@ def pay(
 
 
 def _paid_share(claim: Claim, net_fen: int) -> int:
-    """The fund's share of a net recovery: the share it paid of the principal at default."""
+    """The fund's share of a net recovery (`rules.recovery_share`)."""
     assert claim.paid_fen is not None
-    share = Decimal(net_fen) * claim.paid_fen / claim.principal_fen
-    return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return rules.recovery_share(net_fen, claim.paid_fen, claim.principal_fen)
 
 
 def _check_ref(session: Session, bank_id: int, bank_ref: str) -> None:

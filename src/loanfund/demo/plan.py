@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from loanfund import rules
 from loanfund.applications.evaluation import Indicators, evaluate
 from loanfund.core.config import Settings
 from loanfund.enterprises.schemas import EnterpriseCreate
@@ -808,7 +809,15 @@ class Simulation:
     compensation_by_year: dict[int, int] = field(default_factory=dict)
 
 
+_STANDING = {
+    rules.Standing.performing: "active",
+    rules.Standing.overdue: "overdue",
+    rules.Standing.non_performing: "npl",
+}
+
+
 def simulate(plan: Plan, fund_share: Decimal = Decimal("0.80"), npl_days: int = 90) -> Simulation:
+    """The plan's money and loan states replayed with the programme's rules (`loanfund.rules`)."""
     sim = Simulation()
     loans = {ln.ref: ln for ln in plan.loans}
     outstanding: dict[str, int] = {}
@@ -821,7 +830,7 @@ def simulate(plan: Plan, fund_share: Decimal = Decimal("0.80"), npl_days: int = 
         elif isinstance(a, Lend):
             covered = sum(v for r, v in outstanding.items() if state[r] in ("active", "overdue", "npl"))
             covered += a.loan.amount_fen
-            lev = Decimal(covered) / Decimal(sim.balance_fen)
+            lev = rules.ratio(covered, sim.balance_fen) or Decimal(0)
             if lev > sim.max_leverage:
                 sim.max_leverage, sim.max_leverage_on = lev, a.day
             outstanding[a.loan.ref] = a.loan.amount_fen
@@ -831,22 +840,20 @@ def simulate(plan: Plan, fund_share: Decimal = Decimal("0.80"), npl_days: int = 
             if outstanding[a.loan_ref] == 0:
                 state[a.loan_ref] = "settled"
         elif isinstance(a, Delinquent):
-            st = "active" if a.days_past_due == 0 else "overdue" if a.days_past_due < npl_days else "npl"
-            state[a.loan_ref] = st
+            state[a.loan_ref] = _STANDING[rules.standing(a.days_past_due, npl_days)]
         elif isinstance(a, ClaimStep):
             if a.step == "file":
                 claim[a.loan_ref] = (outstanding[a.loan_ref], 0)
             elif a.step == "pay":
                 principal = claim[a.loan_ref][0]
-                paid = int((Decimal(principal) * fund_share).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+                paid = rules.compensation(principal, fund_share)
                 claim[a.loan_ref] = (principal, paid)
                 sim.balance_fen -= paid
                 sim.compensation_by_year[a.day.year] = sim.compensation_by_year.get(a.day.year, 0) + paid
                 state[a.loan_ref] = "compensated"
             elif a.step == "recover":
                 principal, paid = claim[a.loan_ref]
-                share = Decimal(a.gross_fen - a.costs_fen) * paid / principal
-                receivable[a.loan_ref] = int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+                receivable[a.loan_ref] = rules.recovery_share(a.gross_fen - a.costs_fen, paid, principal)
             elif a.step == "remit":
                 sim.balance_fen += receivable.pop(a.loan_ref)
             elif a.step == "close":
@@ -855,11 +862,10 @@ def simulate(plan: Plan, fund_share: Decimal = Decimal("0.80"), npl_days: int = 
             ref = a.loan.ref if isinstance(a, Lend) else a.loan_ref
             bank = loans[ref].bank
             mine = [r for r in outstanding if loans[r].bank == bank]
-            bad = sum(outstanding[r] for r in mine if state[r] in ("npl", "compensated"))
-            base = sum(
-                outstanding[r] for r in mine if state[r] in ("active", "overdue", "npl", "compensated")
-            )
-            ratio = Decimal(bad) / Decimal(base) if base else Decimal(0)
+            npl = sum(outstanding[r] for r in mine if state[r] == "npl")
+            compensated = sum(outstanding[r] for r in mine if state[r] == "compensated")
+            covered = sum(outstanding[r] for r in mine if state[r] in ("active", "overdue", "npl"))
+            ratio = rules.npl_ratio(npl, compensated, covered) or Decimal(0)
             if ratio > sim.max_npl_ratio:
                 sim.max_npl_ratio, sim.max_npl_on = ratio, (bank, a.day)
     return sim
