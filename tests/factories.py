@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -110,6 +110,21 @@ def contract_payload(code: str, ref: str | None = None, **overrides: Any) -> dic
     }
     data.update(overrides)
     return data
+
+
+def register_loan(client: Any, bank: Caller, code: str, ref: str, start: date, amount: str = "100000") -> int:
+    """A contract of `amount` yuan starting on `start` for 360 days, registered through the API."""
+    body = contract_payload(
+        code,
+        ref,
+        amount=amount,
+        start_date=start.isoformat(),
+        maturity_date=(start + timedelta(days=360)).isoformat(),
+    )
+    r = client.post("/api/v1/loans", json=body, headers=bank.headers)
+    assert r.status_code == 201, r.text
+    loan_id: int = r.json()["id"]
+    return loan_id
 
 
 # --- applications --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from tests.factories import (
     assert_loans_replay_and_aggregates_rebuild,
     contract_payload,
     make_enterprise,
+    register_loan,
 )
 
 pytestmark = pytest.mark.usefixtures("funded")
@@ -35,17 +36,7 @@ def _counts(session: Session) -> tuple[int | None, ...]:
 
 
 def _disbursed_loan(client: TestClient, bank: Caller, session: Session, ref: str, start: date) -> int:
-    code = make_enterprise(session).credit_code
-    body = contract_payload(
-        code,
-        ref,
-        amount="100000",
-        start_date=start.isoformat(),
-        maturity_date=(start + timedelta(days=360)).isoformat(),
-    )
-    r = client.post(URL, json=body, headers=bank.headers)
-    assert r.status_code == 201, r.text
-    loan_id: int = r.json()["id"]
+    loan_id = register_loan(client, bank, make_enterprise(session).credit_code, ref, start)
     d = {"bank_event_ref": f"{ref}-d", "date": start.isoformat(), "amount": "100000"}
     r = client.post(f"{URL}/{loan_id}/disbursements", json=d, headers=bank.headers)
     assert r.status_code == 201, r.text

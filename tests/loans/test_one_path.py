@@ -18,8 +18,8 @@ from loanfund.core.config import Settings
 from tests.factories import (
     Caller,
     assert_loans_replay_and_aggregates_rebuild,
-    contract_payload,
     make_enterprise,
+    register_loan,
 )
 
 pytestmark = pytest.mark.usefixtures("funded", "lenient_breakers")
@@ -50,20 +50,6 @@ def _body(kind: str, start: date, offset: int, figure: int, ref: str) -> dict[st
     return {"bank_event_ref": ref, "date": day, "days_past_due": figure}
 
 
-def _loan(client: TestClient, bank: Caller, code: str, ref: str, start: date) -> int:
-    body = contract_payload(
-        code,
-        ref,
-        amount="100000",
-        start_date=start.isoformat(),
-        maturity_date=(start + timedelta(days=360)).isoformat(),
-    )
-    r = client.post(URL, json=body, headers=bank.headers)
-    assert r.status_code == 201, r.text
-    loan_id: int = r.json()["id"]
-    return loan_id
-
-
 @hypothesis_settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -79,10 +65,10 @@ def test_single_requests_and_batch_items_meet_the_same_rules(
     run = next(_runs)
     code = make_enterprise(session).credit_code
     start = today - timedelta(days=190)
-    single = _loan(client, bank_a, code, f"ONE-S-{run}", start)
-    batched = _loan(client, bank_a, code, f"ONE-B-{run}", start)
+    single = register_loan(client, bank_a, code, f"ONE-S-{run}", start)
+    batched = register_loan(client, bank_a, code, f"ONE-B-{run}", start)
     whole = f"ONE-W-{run}"
-    _loan(client, bank_a, code, whole, start)
+    register_loan(client, bank_a, code, whole, start)
     outcomes: list[tuple[bool, str | None]] = []
     for n, (kind, offset, figure) in enumerate(evs):
         ref = f"{run}-{n}"
