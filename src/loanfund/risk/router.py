@@ -43,7 +43,7 @@ _READ = {**responses(401, 403, 404, 422, 503), **export_responses()}
     "/api/v1/fund/stress-tests",
     status_code=201,
     response_model=StressTestRead,
-    responses=responses(401, 403, 422, 503),
+    responses=responses(401, 403, 409, 422, 503),
     tags=["bureau"],
     summary="Run a stress test of the fund (a seeded Monte Carlo over the covered book) and store it",
 )
