@@ -74,6 +74,17 @@ class Claim(TimestampMixin, Base):
     early_default: Mapped[bool] = mapped_column(default=False, server_default=false())
     review_note: Mapped[str | None] = mapped_column(Text)
 
+    def funding(self) -> tuple[bool | None, int | None]:
+        """(funded, shortfall in fen) as the API shows them: an approved claim is funded when its whole
+        approved amount is reserved (the shortfall is the rest; `repository.list_readable(funded=...)`
+        filters on the same comparison); a paid claim is funded; a submitted or rejected one is neither."""
+        if self.state is ClaimState.approved and self.approved_fen is not None:
+            shortfall = max(0, self.approved_fen - self.reserved_fen)
+            return shortfall == 0, shortfall
+        if self.state is ClaimState.paid:
+            return True, None
+        return None, None
+
 
 class RecoveryKind(enum.StrEnum):
     recovery = "recovery"  # the bank collected money after compensation

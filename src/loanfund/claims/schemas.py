@@ -155,13 +155,8 @@ class ClaimRead(BaseModel):
 
     @classmethod
     def of(cls, c: Claim, receivable_fen: int = 0) -> ClaimRead:
-        funded: bool | None = None
-        shortfall: str | None = None
-        if c.state is ClaimState.approved and c.approved_fen is not None:
-            missing = max(0, c.approved_fen - c.reserved_fen)
-            funded, shortfall = missing == 0, yuan_str(missing)
-        elif c.state is ClaimState.paid:
-            funded = True
+        funded, missing = c.funding()
+        shortfall = None if missing is None else yuan_str(missing)
         return cls(
             id=c.id,
             bank_id=c.bank_id,

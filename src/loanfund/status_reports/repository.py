@@ -174,3 +174,15 @@ def outstanding_as_of(session: Session, bank_id: int, day: date) -> dict[int, in
         .group_by(LoanEvent.loan_id)
     )
     return {loan_id: int(total or 0) for loan_id, total in rows}
+
+
+def reported_months(session: Session, bank_id: int, *, limit: int) -> list[date]:
+    """The month-ends the bank has reported (closed), latest first."""
+    stmt = (
+        select(StatusReport.month_end)
+        .where(StatusReport.bank_id == bank_id)
+        .distinct()
+        .order_by(StatusReport.month_end.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

@@ -39,5 +39,16 @@ ERRORS = {
     "csv_rows_invalid": N_("Some lines of the file are not valid; nothing was imported."),
     "report_too_large": N_("The report is too long to show; narrow the filters or download the CSV."),
     "role_required": N_("Your role may not do this."),
+    "reason_required": N_("Give a reason of at least 3 characters; it is kept in the audit log."),
+    "early_default_review_required": N_(
+        "The loan became non-performing within the early-default window after its first disbursement: "
+        "write your review note before approving."
+    ),
+    "breaker_not_stopped": N_("New coverage is not stopped programme-wide; there is nothing to lift."),
+    "month_not_closed": N_("The bank has not reported this month yet, so it is not closed."),
+    "month_already_reopened": N_("This month of the bank is already reopened."),
+    "not_month_end": N_("Choose the last day of a month."),
+    "month_not_over": N_("This month is not over yet."),
+    "grade_invalid": N_("Choose a grade from A to E."),
 }
 add_errors(ERRORS)

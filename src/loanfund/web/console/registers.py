@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from loanfund.applications.models import Application, ApplicationStatus
 from loanfund.banks.models import Bank, BankStatus
 from loanfund.claims.models import Claim, ClaimState
+from loanfund.core.config import Settings
 from loanfund.core.db import DbSession
 from loanfund.core.errors import Forbidden, LoanfundError, NotFound
 from loanfund.enterprises import service as enterprises
@@ -30,9 +31,10 @@ from loanfund.fund.models import Contribution
 from loanfund.loans.models import Loan, LoanEvent
 from loanfund.loans.state import LoanState
 from loanfund.reports import service as reports
-from loanfund.staff.models import Role
+from loanfund.staff.models import Role, Staff
+from loanfund.status_reports import repository as status_report_repository
 
-from .auth import PATH, Posting, Reader, settings_of
+from .auth import PATH, Posting, Reader, Staffer, settings_of
 from .render import done, errors_of, history_of, page
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
@@ -158,20 +160,40 @@ def bank_register(
     )
 
 
-@router.get("/banks/{bank_id}")
-def bank_page(request: Request, session: DbSession, user: Reader, bank_id: int) -> Response:
+def bank_context(session: Session, settings: Settings, user: Staffer, bank_id: int) -> dict[str, Any]:
+    """A bank's page: its terms, exposure, breaker, closed months and their reopenings, and history."""
     bank = session.get(Bank, bank_id)
     if bank is None:
         raise NotFound("No such bank", code="bank_not_found")
-    view = exposure(session, settings_of(request), bank_id=bank_id)
+    view = exposure(session, settings, bank_id=bank_id)
     breaker = next((b for b in breakers.list_breakers(session, bank_id)), None)
     history = history_of(session, "bank", str(bank_id), limit=30)
-    return page(
-        request,
-        user,
-        "console/bank.html",
-        {"bank": bank, "line": view.banks[0] if view.banks else None, "breaker": breaker, "history": history},
+    # the bank's reopened months as `GET /status-reports/reopenings?bank_id=` lists them
+    reopenings = status_report_repository.list_reopenings(
+        session, user.principal, bank_id=bank_id, open_only=None, after_id=None, limit=100
     )
+    officers = {r.reopened_by for r in reopenings}
+    return {
+        "bank": bank,
+        "line": view.banks[0] if view.banks else None,
+        "breaker": breaker,
+        "history": history,
+        "reopenings": reopenings[::-1],
+        "reopened_by": {
+            i: n for i, n in session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(officers)))
+        },
+        "closed_months": status_report_repository.reported_months(session, bank_id, limit=24),
+        "closed_through": status_report_repository.closed_through(session, bank_id),
+        "errors": {},
+        "error": None,
+        "form": {},
+    }
+
+
+@router.get("/banks/{bank_id}")
+def bank_page(request: Request, session: DbSession, user: Reader, bank_id: int) -> Response:
+    context = bank_context(session, settings_of(request), user, bank_id)
+    return page(request, user, "console/bank.html", context)
 
 
 # --- enterprises -------------------------------------------------------------------------------------------
@@ -264,12 +286,21 @@ async def enterprise_import(
     return done(f"{PATH}/enterprises?imported={count}", "imported")
 
 
+def enterprise_context(session: Session, credit_code: str) -> dict[str, Any]:
+    history = reports.enterprise_history(session, reports.Scope(None), credit_code)
+    return {
+        "h": history,
+        "industries": reports.INDUSTRY_NAMES,
+        "grades": "ABCDE",
+        "errors": {},
+        "error": None,
+        "form": {},
+    }
+
+
 @router.get("/enterprises/{credit_code}")
 def enterprise_page(request: Request, session: DbSession, user: Reader, credit_code: str) -> Response:
-    history = reports.enterprise_history(session, reports.Scope(None), credit_code)
-    return page(
-        request, user, "console/enterprise.html", {"h": history, "industries": reports.INDUSTRY_NAMES}
-    )
+    return page(request, user, "console/enterprise.html", enterprise_context(session, credit_code))
 
 
 # --- applications -------------------------------------------------------------------------------------------

@@ -55,6 +55,11 @@ NOTICES: Final[dict[str, str]] = {
     "totp_reset": N_("The one-time code is reset."),
     "suspended": N_("The bank is suspended."),
     "reinstated": N_("The bank is reinstated."),
+    "programme_lifted": N_("The programme-wide stop is lifted; new loans are covered again."),
+    "imports_allowed": N_("The bank may now register contracts without an application."),
+    "imports_refused": N_("The bank may no longer register contracts without an application."),
+    "reopened": N_("The month is reopened; the bank can post its late events."),
+    "graded": N_("The enterprise's grade is recorded."),
 }
 
 
