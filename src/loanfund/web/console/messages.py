@@ -39,5 +39,8 @@ ERRORS = {
     "csv_rows_invalid": N_("Some lines of the file are not valid; nothing was imported."),
     "report_too_large": N_("The report is too long to show; narrow the filters or download the CSV."),
     "role_required": N_("Your role may not do this."),
+    "form_key_missing": N_("The form has expired; reload the page and try again."),
+    "date_invalid": N_("Enter the date as YYYY-MM-DD."),
+    "as_of_in_future": N_("The date is in the future: a stress test starts from the book as it stands."),
 }
 add_errors(ERRORS)

@@ -36,6 +36,11 @@ NAV: Final[list[tuple[str, str, tuple[Role, ...]]]] = [
     ("/console/enterprises", N_("Enterprises"), ALL),
     ("/console/contributions", N_("Contributions"), ALL),
     ("/console/reports", N_("Reports"), ALL),
+    (
+        "/console/risk",
+        N_("Risk"),
+        ALL,
+    ),  # reading stress tests and ratings: any staff (the API's BureauReader)
     ("/console/audit", N_("Audit log"), ALL),
     ("/console/admin/staff", N_("Staff and keys"), (Role.admin,)),
 ]
@@ -55,6 +60,7 @@ NOTICES: Final[dict[str, str]] = {
     "totp_reset": N_("The one-time code is reset."),
     "suspended": N_("The bank is suspended."),
     "reinstated": N_("The bank is reinstated."),
+    "stress_run": N_("The stress test has run; its results are below."),
 }
 
 
