@@ -37,9 +37,11 @@ browser:
 	fi
 	@test -x /usr/bin/chromium && echo "browser: $$(/usr/bin/chromium --version 2>/dev/null)"
 
-# The portal's pages at phone width, as pictures for the README (docs/screenshots/portal-*.png).
+# The portal's pages at phone width and the console's risk page on the demo data at desktop width, as
+# pictures for the README (docs/screenshots/portal-*.png, console-risk.png).
 screenshots: install browser
 	LOANFUND_SCREENSHOTS=docs/screenshots $(BIN)/pytest --db sqlite -p no:cacheprovider -q tests/web/test_portal_browser.py -k phone
+	LOANFUND_SCREENSHOTS=docs/screenshots $(BIN)/python -m tests.web.console_screenshots
 
 # The pages' catalogues: extract each part's messages, then update its zh_CN catalogue (a translator
 # edits src/loanfund/web/locale/zh_CN/LC_MESSAGES/<part>.po; tests/web checks nothing is left out).

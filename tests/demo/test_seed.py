@@ -40,7 +40,7 @@ from loanfund.portfolio.models import PortfolioMonthly
 from loanfund.rates import service as rates
 from loanfund.reports import service as reports
 from loanfund.risk import stress
-from loanfund.risk.models import BankRating
+from loanfund.risk.models import BankRating, StressTestRun
 from loanfund.risk.schemas import StressTestCreate
 from loanfund.rules import add_months, loan_rules
 from loanfund.staff import signin
@@ -248,6 +248,10 @@ def test_work_is_left_in_every_queue(session: Session) -> None:
     assert set(logins.values()) == set(Role)
     staff = session.scalar(select(Staff).where(Staff.login == "zhao.fh"))
     assert signin.password_matches(staff, work.DEMO_PASSWORD)
+    # the risk page's first run (later tests add their own): the analyst's baseline at the end of 2021
+    run = session.scalars(select(StressTestRun).order_by(StressTestRun.id)).first()
+    assert run is not None
+    assert (run.preset, run.as_of, run.created_by_name) == ("baseline", date(2021, 12, 31), "staff:王分析")
 
 
 def test_the_aggregates_equal_a_rebuild(session: Session, demo: Demo) -> None:
@@ -405,6 +409,15 @@ def digest(engine: Engine) -> dict[str, str]:
             Discrepancy.reported_outstanding_fen,
             Discrepancy.derived_outstanding_fen,
         ),
+        "stress_test_runs": select(
+            StressTestRun.name,
+            StressTestRun.as_of,
+            StressTestRun.inputs,
+            StressTestRun.calibration,
+            StressTestRun.outputs,
+        )
+        .order_by(StressTestRun.id)
+        .limit(1),  # the demo's own run
         "bank_ratings": select(
             Bank.code,
             BankRating.month,

@@ -1,8 +1,8 @@
 """The bureau console in a real headless Chromium against a live server (tests/live.py): sign in, the
-dashboard's figures equal the API's and every chart is drawn, one approver reviews a claim and a second
-pays it while the reviewer is refused, a report downloads as a valid workbook, a post without its CSRF
-token is refused, a signed-out session cannot be reused, and neither a bank's key nor an analyst reaches
-an officer's action."""
+dashboard's figures equal the API's and every chart is drawn, a stress test run from the risk page is
+drawn, one approver reviews a claim and a second pays it while the reviewer is refused, a report
+downloads as a valid workbook, a post without its CSRF token is refused, a signed-out session cannot be
+reused, and neither a bank's key nor an analyst reaches an officer's action."""
 
 from __future__ import annotations
 
@@ -151,6 +151,23 @@ def test_dashboard_figures_equal_the_api_and_every_chart_is_drawn(
         assert box.evaluate(DRAWN), chart
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert not problems, problems  # no script error, no CSP violation
+
+
+def test_a_stress_test_run_from_the_risk_page_is_drawn(page_at: Callable[..., Any], world: World) -> None:
+    page = page_at("desktop")
+    problems = watch_errors(page)
+    sign_in(page, "b.analyst")
+    page.goto("/console/risk")
+    assert page.locator("[data-no-run]").count() == 1
+    page.check('input[name="preset"][value="baseline"]')
+    page.click('form[data-form="stress-test"] button[type="submit"]')
+    page.wait_for_url(re.compile(r".*/console/risk\?run=\d+"))
+    assert page.locator('[data-figure="p_exhaustion"]').inner_text().endswith("%")
+    for chart in ("balance_fan", "loss_histogram"):
+        box = page.locator(f'[data-chart="{chart}"]')
+        box.locator("canvas").wait_for()
+        assert box.evaluate(DRAWN), chart
+    assert not problems, problems
 
 
 def test_one_approver_reviews_and_another_pays_while_the_reviewer_is_refused(

@@ -195,5 +195,7 @@ def seed_demo(engine: Engine, settings: Settings, *, seed: int = 2021) -> dict[s
         banks=bank_ids, officer=staff_ids[Role.officer.value], approver=staff_ids[Role.approver.value]
     )
     history.replay(engine, settings, history_plan, cast)
-    work.leave_work(engine, settings, approver=staff_ids[Role.approver.value])
+    work.leave_work(
+        engine, settings, approver=staff_ids[Role.approver.value], analyst=staff_ids[Role.analyst.value]
+    )
     return keys

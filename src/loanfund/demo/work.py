@@ -7,7 +7,9 @@ changes.
   and approved by an approver (so another approver must pay it: maker-checker), the others wait for
   review;
 - the bureau suspends one bank (its monthly reports are late), which an officer may reinstate;
-- the applications waiting for a bank's decision or an officer's re-grade come from the history.
+- the applications waiting for a bank's decision or an officer's re-grade come from the history;
+- the analyst runs the baseline stress test of the fund as it stood at the end of 2021 (seeded: the same
+  figures on every machine), so that the console's risk page has a run to show.
 
 Demo staff also get console sign-ins (development only; `loanfund howto` prints them).
 """
@@ -32,10 +34,13 @@ from loanfund.fund import breakers
 from loanfund.loans import service as loans
 from loanfund.loans.models import Loan
 from loanfund.loans.state import Event, EventKind, LoanState
+from loanfund.risk import stress
+from loanfund.risk.schemas import Preset
 from loanfund.staff import signin
 from loanfund.staff.models import Staff
 
 DAY = date(2022, 1, 20)
+STRESS_AS_OF = date(2021, 12, 31)
 SUSPENDED_BANK = "CQTGB_QJ"
 SUSPENSION_REASON = "2021年12月月报逾期未报送，暂停新增贷款 / December 2021 status report overdue"
 # development only: `loanfund demo` refuses to run in production
@@ -87,7 +92,9 @@ def _newly_non_performing(session: Session, settings: Settings, banks: dict[int,
     return []
 
 
-def leave_work(engine: Engine, settings: Settings, approver: tuple[int, str]) -> None:
+def leave_work(
+    engine: Engine, settings: Settings, approver: tuple[int, str], analyst: tuple[int, str]
+) -> None:
     with transaction(engine) as session:
         banks = {b.id: b for b in session.scalars(select(Bank))}
         claimed = select(Claim.loan_id)
@@ -134,3 +141,12 @@ def leave_work(engine: Engine, settings: Settings, approver: tuple[int, str]) ->
         for staff in session.scalars(select(Staff).where(Staff.name.in_(list(DEMO_LOGINS)))):
             signin.set_login(session, bureau, staff, DEMO_LOGINS[staff.name])
             signin.set_password(session, settings, bureau, staff, DEMO_PASSWORD)
+        staff_id, name = analyst
+        stress.run_preset(
+            session,
+            settings,
+            Actor(kind="staff", id=staff_id, name=f"staff:{name}"),
+            Preset.baseline,
+            today=DAY,
+            as_of=STRESS_AS_OF,
+        )

@@ -558,6 +558,11 @@ def month_table(session: Session, month: date | None = None, *, bank_id: int | N
     return MonthTable(month, everyone[0].peers, everyone[0].parameters, _views(session, rows))
 
 
+def rated_months(session: Session) -> list[date]:
+    """Every month rated, newest first (a month picker's choices)."""
+    return repository.rated_months(session)
+
+
 def read(view: RatingView) -> BankRatingRead:
     r = view.rating
     driver = next(m for m in r.measures if m["key"] == r.driver)

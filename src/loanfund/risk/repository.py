@@ -276,6 +276,12 @@ def latest_rated_month(session: Session, bank_id: int | None = None) -> date | N
     return session.scalar(stmt)
 
 
+def rated_months(session: Session) -> list[date]:
+    """Every month with ratings, newest first."""
+    stmt = select(BankRating.month).distinct().order_by(BankRating.month.desc())
+    return list(session.scalars(stmt))
+
+
 def delete_ratings_of_month(session: Session, month: date) -> None:
     session.execute(delete(BankRating).where(BankRating.month == month))
 

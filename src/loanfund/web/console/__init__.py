@@ -18,9 +18,9 @@ from .render import HERE, is_htmx
 
 
 def install(app: FastAPI) -> None:
-    from . import admin, dashboard, registers, reports_pages, signin_pages, work
+    from . import admin, dashboard, registers, reports_pages, risk_pages, signin_pages, work
 
-    for module in (signin_pages, dashboard, work, registers, reports_pages, admin):
+    for module in (signin_pages, dashboard, work, registers, reports_pages, risk_pages, admin):
         app.include_router(module.router)
     mount_static(app, "console", HERE / "static")
 

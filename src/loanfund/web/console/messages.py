@@ -50,5 +50,8 @@ ERRORS = {
     "not_month_end": N_("Choose the last day of a month."),
     "month_not_over": N_("This month is not over yet."),
     "grade_invalid": N_("Choose a grade from A to E."),
+    "form_key_missing": N_("The form has expired; reload the page and try again."),
+    "date_invalid": N_("Enter the date as YYYY-MM-DD."),
+    "as_of_in_future": N_("The date is in the future: a stress test starts from the book as it stands."),
 }
 add_errors(ERRORS)

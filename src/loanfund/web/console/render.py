@@ -36,6 +36,11 @@ NAV: Final[list[tuple[str, str, tuple[Role, ...]]]] = [
     ("/console/enterprises", N_("Enterprises"), ALL),
     ("/console/contributions", N_("Contributions"), ALL),
     ("/console/reports", N_("Reports"), ALL),
+    (
+        "/console/risk",
+        N_("Risk"),
+        ALL,
+    ),  # reading stress tests and ratings: any staff (the API's BureauReader)
     ("/console/audit", N_("Audit log"), ALL),
     ("/console/admin/staff", N_("Staff and keys"), (Role.admin,)),
 ]
@@ -60,6 +65,7 @@ NOTICES: Final[dict[str, str]] = {
     "imports_refused": N_("The bank may no longer register contracts without an application."),
     "reopened": N_("The month is reopened; the bank can post its late events."),
     "graded": N_("The enterprise's grade is recorded."),
+    "stress_run": N_("The stress test has run; its results are below."),
 }
 
 

@@ -48,6 +48,51 @@
         xAxis: { type: "value", minInterval: 1 }, yAxis: { type: "category", data: d.states, inverse: true },
         series: [{ type: "bar", data: d.counts, barMaxWidth: 28, label: { show: true, position: "right" } }]
       });
+    },
+    // the stress test: the 5th–95th percentile band of the available balance (a stacked area: the 5th
+    // percentile, then the width of the band on top), the median, and the zero line where the fund is dry
+    balance_fan: function (d) {
+      var width = d.p95.map(function (v, i) { return (Number(v) - Number(d.p05[i])).toFixed(2); });
+      return merge(base, {
+        legend: { top: 0, data: [d.labels.p50, d.labels.band] },
+        tooltip: { trigger: "axis", formatter: function (items) {
+          var i = items[0].dataIndex;
+          return d.months[i] + "<br>" + d.labels.p95 + " " + d.p95[i] + "<br>" + d.labels.p50 + " " + d.p50[i] +
+            "<br>" + d.labels.p05 + " " + d.p05[i];
+        } },
+        xAxis: { type: "category", data: d.months, boundaryGap: false },
+        yAxis: { type: "value", scale: true },
+        series: [
+          { name: d.labels.p05, type: "line", data: d.p05, stack: "fan", symbol: "none", lineStyle: { opacity: 0 } },
+          { name: d.labels.band, type: "line", data: width, stack: "fan", symbol: "none", lineStyle: { opacity: 0 },
+            itemStyle: { color: "rgba(11, 92, 173, 0.35)" }, areaStyle: { color: "rgba(11, 92, 173, 0.22)" } },
+          { name: d.labels.p50, type: "line", data: d.p50, symbolSize: 5, lineStyle: { width: 2, color: "#0b5cad" },
+            itemStyle: { color: "#0b5cad" },
+            markLine: { symbol: "none", silent: true, data: [{ yAxis: 0, lineStyle: { color: "#b3261e" },
+              label: { formatter: d.labels.empty, position: "insideEndTop" } }] } }
+        ]
+      });
+    },
+    loss_histogram: function (d) {
+      return merge(base, {
+        legend: { show: false }, grid: { left: 56, right: 24, top: 24, bottom: 64 },
+        xAxis: { type: "category", data: d.bins, axisLabel: { rotate: 40, fontSize: 10 } },
+        yAxis: { type: "value", name: d.labels.probability },
+        series: [{ type: "bar", barCategoryGap: "8%", name: d.labels.probability,
+          data: d.probabilities.map(function (p, i) {
+            return { value: p, itemStyle: { color: d.exhausting[i] ? "#b3261e" : "#0b5cad" } };
+          }) }]
+      });
+    },
+    // each bank's rating over twelve months: 1 (least risk) at the top
+    rating_trend: function (d) {
+      return merge(base, {
+        xAxis: { type: "category", data: d.months },
+        yAxis: { type: "value", min: 1, max: 5, interval: 1, inverse: true },
+        series: Object.keys(d.series).map(function (n) {
+          return { name: n, type: "line", data: d.series[n], connectNulls: false, symbolSize: 6 };
+        })
+      });
     }
   };
 
