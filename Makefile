@@ -88,17 +88,10 @@ test-sqlite: install
 test-postgres: install
 	$(BIN)/pytest --db postgres -p no:cacheprovider
 
-# Lint, types, migration drift, then the whole suite on SQLite and on PostgreSQL.
+# Lint, types, migration drift, then the whole suite on SQLite and on PostgreSQL, side by side
+# (tools/test-backends.sh; TEST_SERIAL=1 runs them one after the other).
 test: lint typecheck migrations-check browser
-	@set -o pipefail; \
-	echo "== pytest on SQLite =="; \
-	$(BIN)/pytest --db sqlite -p no:cacheprovider || exit $$?; \
-	echo "== pytest on PostgreSQL ($(LOANFUND_TEST_POSTGRES_URL)) =="; \
-	$(BIN)/pytest --db postgres -p no:cacheprovider 2>&1 | tee .pytest-postgres.log; rc=$$?; \
-	if grep -q "postgres backend NOT run" .pytest-postgres.log; then ran="sqlite (postgres unreachable, skipped)"; else ran="sqlite, postgres"; fi; \
-	rm -f .pytest-postgres.log; \
-	[ $$rc -eq 0 ] || exit $$rc; \
-	echo "== backends tested: $$ran =="
+	PYTEST=$(BIN)/pytest tools/test-backends.sh
 
 # Benchmarks against raw baselines on the PostgreSQL server of LOANFUND_TEST_POSTGRES_URL (each creates and
 # drops its own loanfund_bench_* databases). Quick profile: under 6 minutes. BENCH_PROFILE=full make bench:
