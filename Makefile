@@ -37,8 +37,8 @@ browser:
 	fi
 	@test -x /usr/bin/chromium && echo "browser: $$(/usr/bin/chromium --version 2>/dev/null)"
 
-# The portal's pages at phone width and the console's risk page on the demo data at desktop width, as
-# pictures for the README (docs/screenshots/portal-*.png, console-risk.png).
+# The portal's pages at phone width and the console's dashboard, risk page, a report and a claim on the
+# demo data at desktop width, as pictures for the README (docs/screenshots/portal-*.png, console-*.png).
 screenshots: install browser
 	LOANFUND_SCREENSHOTS=docs/screenshots $(BIN)/pytest --db sqlite -p no:cacheprovider -q tests/web/test_portal_browser.py -k phone
 	LOANFUND_SCREENSHOTS=docs/screenshots $(BIN)/python -m tests.web.console_screenshots
