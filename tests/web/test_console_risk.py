@@ -53,18 +53,9 @@ def signed(
 
 def _lend(client: TestClient, session: Session, bank: Caller, ref: str, amount: str, start: date) -> None:
     code = factories.make_enterprise(session).credit_code
-    body = {
-        "bank_loan_ref": ref,
-        "credit_code": code,
-        "amount": amount,
-        "annual_rate_pct": "3.80",
-        "start_date": start.isoformat(),
-        "maturity_date": (start + timedelta(days=360)).isoformat(),
-    }
-    r = client.post("/api/v1/loans", json=body, headers=bank.headers)
-    assert r.status_code == 201, r.text
+    loan_id = factories.register_loan(client, bank, code, ref, start, amount)
     event = {"bank_event_ref": f"{ref}-D", "date": start.isoformat(), "amount": amount}
-    r = client.post(f"/api/v1/loans/{r.json()['id']}/disbursements", json=event, headers=bank.headers)
+    r = client.post(f"/api/v1/loans/{loan_id}/disbursements", json=event, headers=bank.headers)
     assert r.status_code == 201, r.text
 
 
