@@ -37,8 +37,8 @@
         yAxis: { type: "value", axisLabel: { formatter: "{value}%" }, max: function (v) { return Math.ceil(Math.max(v.max, Number(d.suspend) * 1.15)); } },
         series: [{ type: "bar", data: d.ratios, barMaxWidth: 36,
           markLine: { symbol: "none", silent: true, data: [
-            { yAxis: d.warning, name: d.labels.warning, lineStyle: { color: "#8a5300" }, label: { formatter: d.labels.warning + " {c}%" } },
-            { yAxis: d.suspend, name: d.labels.suspend, lineStyle: { color: "#b3261e" }, label: { formatter: d.labels.suspend + " {c}%" } }
+            { yAxis: d.warning, name: d.labels.warning, lineStyle: { color: "#8a5300" }, label: { position: "insideEndTop", formatter: d.labels.warning + " {c}%" } },
+            { yAxis: d.suspend, name: d.labels.suspend, lineStyle: { color: "#b3261e" }, label: { position: "insideEndTop", formatter: d.labels.suspend + " {c}%" } }
           ] } }]
       });
     },
