@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from loanfund.audit.service import SYSTEM
@@ -137,6 +137,21 @@ def _states(session: Session) -> Counter[DeliveryState]:
     return Counter(session.scalars(select(WebhookDelivery.state)))
 
 
+def _listening(workers: int) -> Callable[[Session], bool]:
+    """Whether `workers` connections to this database are listening for new events (PostgreSQL)."""
+
+    def check(s: Session) -> bool:
+        count = s.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'LISTEN %'"
+            )
+        ).scalar_one()
+        return int(count) >= workers
+
+    return check
+
+
 def test_a_worker_killed_mid_delivery_loses_nothing(setup: Setup, receiver: Receiver) -> None:
     held = threading.Event()
     receiver.hold = held  # the receiver keeps the first request waiting
@@ -173,6 +188,9 @@ def test_two_workers_on_postgresql_deliver_each_event_once(
     events = 120
     for w in setup.workers:
         w.start()
+    # both workers up (each holds a connection listening for new events) before the first event, so that
+    # a worker slow to start on a busy machine does not find the work done already
+    setup.wait_until(_listening(len(setup.workers)), timeout=60)
     for _ in range(4):
         setup.emit(events // 4)
     setup.wait_until(lambda s: _states(s) == Counter({DeliveryState.succeeded: events}), timeout=60)
