@@ -129,9 +129,19 @@ def lift(session: Session, settings: Settings, actor: Actor, bank_id: int, reaso
     row = _bank_row(session, bank_id, lock=True)
     if row is None or row.state is not BreakerState.suspended:
         raise Conflict("The bank's coverage is not suspended", code="breaker_not_suspended")
-    row.state = (
+    to = (
         BreakerState.warning if level(settings, row.ratio) is not BreakerState.normal else BreakerState.normal
     )
+    return _lift(session, actor, row, f"bank:{bank_id}", to, reason)
+
+
+def _lift(
+    session: Session, actor: Actor, row: Breaker, entity_id: str, to: BreakerState, reason: str
+) -> Breaker:
+    """An officer's lift of a tripped breaker (a bank's or the programme's) to `to`: it stays lifted
+    until its ratio is under the line again; audited with the reason, and the banks are told."""
+    was = row.state
+    row.state = to
     row.lifted = True
     row.reason = reason
     row.changed_at = utcnow()
@@ -141,12 +151,12 @@ def lift(session: Session, settings: Settings, actor: Actor, bank_id: int, reaso
         actor,
         "breaker.lift",
         "breaker",
-        f"bank:{bank_id}",
-        before={"state": BreakerState.suspended},
+        entity_id,
+        before={"state": was},
         after={"state": row.state},
         reason=reason,
     )
-    webhook_events.breaker_changed(session, row, BreakerState.suspended)
+    webhook_events.breaker_changed(session, row, was)
     return row
 
 
@@ -193,23 +203,7 @@ def lift_programme(session: Session, actor: Actor, reason: str) -> Breaker:
     row = _programme_row(session, lock=True)
     if row is None or row.state is not BreakerState.stopped:
         raise Conflict("The programme's coverage is not stopped", code="breaker_not_stopped")
-    row.state = BreakerState.normal
-    row.lifted = True
-    row.reason = reason
-    row.changed_at = utcnow()
-    session.flush()
-    record(
-        session,
-        actor,
-        "breaker.lift",
-        "breaker",
-        PROGRAMME,
-        before={"state": BreakerState.stopped},
-        after={"state": row.state},
-        reason=reason,
-    )
-    webhook_events.breaker_changed(session, row, BreakerState.stopped)
-    return row
+    return _lift(session, actor, row, PROGRAMME, BreakerState.normal, reason)
 
 
 def list_breakers(session: Session, bank_id: int | None = None) -> list[Breaker]:
