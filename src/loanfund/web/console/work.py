@@ -126,12 +126,9 @@ def queues(session: Session, user: Staffer) -> dict[str, Any]:
             .limit(QUEUE_LIMIT)
         )
     )
-    suspended = [
-        b
-        for b in breakers.list_breakers(session)
-        if b.state == breakers.BreakerState.suspended and not b.lifted
-    ]
-    programme = breakers.listing(session)[0][0]  # the programme's row comes first
+    rows = breakers.listing(session)  # the programme's row first, then the banks'
+    programme = rows[0][0]
+    suspended = [b for b, _ in rows[1:] if b.state == breakers.BreakerState.suspended and not b.lifted]
     bank_rows = {b.id: b for b in session.scalars(select(Bank))}
     discrepancies = list(reports.discrepancies(session, _ALL, month_end=None, kind=None, stream=True).rows)
     # approved without funds: the API's `GET /claims?funded=false`, with each claim's shortfall as shown there
@@ -278,13 +275,7 @@ def claim_action(
                 review_note=review_note.strip() or None,
             )
         elif action == "reject":
-            if reason_text is None or len(reason_text) < 3:
-                raise InvalidInput(
-                    "A rejection needs a reason",
-                    code="reason_required",
-                    details=[{"field": "reason", "message": "at least 3 characters"}],
-                )
-            claims.reject(session, user.actor, claim, reviewer_id=user.id, reason=reason_text, day=day)
+            claims.reject(session, user.actor, claim, reviewer_id=user.id, reason=_reason(reason), day=day)
         else:
             claims.pay(session, settings, user.actor, claim, payer_id=user.id, day=day)
     except LoanfundError as exc:
@@ -352,12 +343,7 @@ def regrade(
     try:
         if grade and grade not in "ABCDE":
             raise InvalidInput("Choose a grade A–E", code="validation_error", details=[{"field": "grade"}])
-        if len(reason.strip()) < 3:
-            raise InvalidInput(
-                "A re-grade needs a reason",
-                code="reason_required",
-                details=[{"field": "reason", "message": "at least 3 characters"}],
-            )
+        why = _reason(reason)
         app = applications.get_readable(session, user.principal, application_no, for_update=True)
         applications.override_evaluation(
             session,
@@ -365,7 +351,7 @@ def regrade(
             app,
             grade=grade or None,
             credit_line=_amount(credit_line, "credit_line"),
-            reason=reason.strip(),
+            reason=why,
         )
     except LoanfundError as exc:
         session.rollback()
@@ -466,10 +452,9 @@ def lift(
 ) -> Response:
     if not user.may(Role.officer):
         raise Forbidden("Lifting a suspension needs the officer role", code="role_required")
-    if len(reason.strip()) < 3:
-        raise InvalidInput("A reason is needed", code="reason_required", details=[{"field": "reason"}])
+    why = _reason(reason)
     banks.get_bank(session, bank_id)
-    breakers.lift(session, settings_of(request), user.actor, bank_id, reason.strip())
+    breakers.lift(session, settings_of(request), user.actor, bank_id, why)
     return done(back if back.startswith(f"{PATH}/") else f"{PATH}/banks/{bank_id}", "lifted")
 
 
@@ -486,10 +471,9 @@ def bank_status(
         raise Forbidden("Changing a bank's status needs the officer role", code="role_required")
     if status not in ("suspended", "active"):
         raise InvalidInput("Unknown status", code="validation_error")
-    if len(reason.strip()) < 3:
-        raise InvalidInput("A reason is needed", code="reason_required", details=[{"field": "reason"}])
+    why = _reason(reason)
     bank = banks.get_bank(session, bank_id)
-    banks.set_status(session, user.actor, bank, BankStatus(status), reason.strip())
+    banks.set_status(session, user.actor, bank, BankStatus(status), why)
     return done(f"{PATH}/banks/{bank_id}", "suspended" if status == "suspended" else "reinstated")
 
 
