@@ -6,9 +6,9 @@ the ratings as `GET /api/v1/banks/ratings` does (`ratings.month_table`). The cha
 JSON and drawn by `static/console/console.js`, as on the dashboard (no inline script: CSP).
 
 Running a test is the API's action with the API's rule: the roles of `risk.router.STRESS_RUNNERS`, the
-service's `stress.run_preset`, and the API's idempotency: the form carries a one-time key (`nonce`), so a
-second submit of the same form (a double click, a reload of the post) replays the first run instead of
-storing another.
+service's `stress.run` with the body the API would take, and the API's idempotency: the form carries a
+one-time key (`nonce`), so a second submit of the same form (a double click, a reload of the post)
+replays the first run instead of storing another.
 """
 
 from __future__ import annotations
@@ -244,10 +244,9 @@ def run_stress_test(
         chosen, day = Preset(preset), _as_of(as_of)
         body = StressTestCreate(preset=chosen, as_of=day) if day else StressTestCreate(preset=chosen)
 
-        def produce() -> StressTestRead:
-            today = business_today(settings)
+        def produce() -> StressTestRead:  # the API route's call, with the form's body
             return stress.read(
-                stress.run_preset(session, settings, user.actor, chosen, today=today, as_of=day)
+                stress.run(session, settings, user.actor, body, today=business_today(settings))
             )
 
         idem = Idempotency(
